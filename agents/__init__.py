@@ -1,0 +1,1 @@
+"""Interchangeable agents for the lrgym environments (import name: `lrgym_agents`)."""

@@ -1,0 +1,197 @@
+"""The training core: one seeded training run that can be advanced a few mini-batches at a time.
+
+`Trainer` knows nothing about Gymnasium. An environment step is `set_lr`, `train(k)` and
+`evaluate("subset")`; each of those calls synchronises with the device at most once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lrgym.batches import BatchSampler, augment, device_split, normalise
+from lrgym.config import LRTuningConfig
+from lrgym.devices import resolve_device
+from lrgym.models import SeededDropout, build_model
+
+EVAL_SPLITS = ("subset", "val", "test")
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What `Trainer.train` measured over its mini-batches."""
+
+    batches: int
+    loss_mean: float  # mean training loss over the mini-batches of this call
+    loss_first: float
+    loss_last: float
+    loss_max: float
+    grad_norm: float  # mean over mini-batches of the global gradient norm
+    update_ratio: float  # ||w_after - w_before|| / ||w_before|| over the call
+    diverged: bool  # non-finite loss or parameter, or loss > divergence_factor x the first loss
+
+
+@dataclass(frozen=True)
+class EvalStats:
+    loss: float  # mean cross-entropy
+    accuracy: float  # fraction correct, in [0, 1]
+
+
+def _total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
+class Trainer:
+    """A fresh model, optimiser and data order, all drawn from `seed`.
+
+    Args:
+        cfg: the run's configuration (dataset, model, optimiser, batch size, device...).
+        seed: seeds weights, data order, augmentation, dropout and the validation subset through
+            private generators; the global RNGs are neither used nor changed.
+    """
+
+    def __init__(self, cfg: LRTuningConfig, seed: int) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.data = device_split(cfg, self.device)
+        init_seed, order_seed, augment_seed, subset_seed = np.random.SeedSequence(seed).generate_state(4)
+        self._augment_gen = torch.Generator(self.device).manual_seed(int(augment_seed))
+        self.model = build_model(cfg, self.device, torch.Generator().manual_seed(int(init_seed)))
+        for module in self.model.modules():
+            if isinstance(module, SeededDropout):
+                module.generator = self._augment_gen
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self._make_optimizer()
+        self._forward = torch.compile(self.model) if cfg.compile else self.model
+        self._sampler = BatchSampler(
+            len(self.data.train_images),
+            cfg.batch_size,
+            torch.Generator(self.device).manual_seed(int(order_seed)),
+        )
+        subset = torch.randperm(
+            len(self.data.val_images), generator=torch.Generator().manual_seed(int(subset_seed))
+        )
+        subset = subset[: cfg.val_subset_size].to(self.device)
+        self._subset = (self.data.val_images[subset], self.data.val_labels[subset])
+        self.batches_done = 0
+        self.initial_loss: float | None = None  # loss of the run's first mini-batch
+        self._use_autocast = self.device.type == "cuda"
+        if self._use_autocast:
+            torch.backends.cudnn.benchmark = True
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(
+                self.params,
+                lr=cfg.initial_lr,
+                betas=(cfg.momentum, 0.999),
+                weight_decay=cfg.weight_decay,
+            )
+        return torch.optim.SGD(
+            self.params,
+            lr=cfg.initial_lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._use_autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # --- learning rate ---------------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    @property
+    def epoch(self) -> float:
+        """Passes over the training split so far."""
+        return self.batches_done / self.cfg.batches_per_epoch
+
+    # --- training --------------------------------------------------------------------------
+    def train(self, n_batches: int) -> TrainStats:
+        """Trains `n_batches` mini-batches at the current learning rate."""
+        if n_batches < 1:
+            raise ValueError(f"n_batches={n_batches} is invalid: must be >= 1")
+        self.model.train()
+        before = [p.detach().clone() for p in self.params]
+        losses, grad_norms = [], []
+        for _ in range(n_batches):
+            idx = self._sampler.next()
+            images = self.data.train_images[idx]
+            if self.cfg.augment:
+                images = augment(images, self._augment_gen)
+            x = normalise(images, self.data)
+            with self._autocast():
+                loss = F.cross_entropy(self._forward(x), self.data.train_labels[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norms.append(_total_norm([p.grad for p in self.params if p.grad is not None]))
+            self.optimizer.step()
+            losses.append(loss.detach().float())
+        self.batches_done += n_batches
+        after = [p.detach() for p in self.params]
+        update = _total_norm(torch._foreach_sub(after, before)) / _total_norm(before)
+        params_finite = torch.isfinite(_total_norm(after))
+        loss_t = torch.stack(losses)
+        summary = torch.stack(
+            [
+                loss_t.mean(),
+                loss_t[0],
+                loss_t[-1],
+                loss_t.max(),
+                torch.stack(grad_norms).mean(),
+                update,
+                params_finite.float(),
+            ]
+        ).tolist()  # the one host synchronisation of this call
+        loss_mean, first, last, loss_max, grad_norm, ratio, finite = summary
+        if self.initial_loss is None:
+            self.initial_loss = first
+        diverged = (
+            not np.isfinite(loss_mean)
+            or finite != 1.0
+            or loss_max > self.cfg.divergence_factor * self.initial_loss
+        )
+        return TrainStats(n_batches, loss_mean, first, last, loss_max, grad_norm, ratio, diverged)
+
+    # --- evaluation ------------------------------------------------------------------------
+    def _split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if which == "subset":
+            return self._subset
+        if which == "val":
+            return self.data.val_images, self.data.val_labels
+        if which == "test":
+            return self.data.test_images, self.data.test_labels
+        raise ValueError(f"which={which!r} is invalid: allowed values are {EVAL_SPLITS}")
+
+    @torch.inference_mode()
+    def evaluate(self, which: str = "subset") -> EvalStats:
+        """Loss and accuracy on the fixed validation subset, the full validation split or the test set."""
+        images, labels = self._split(which)
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        for start in range(0, len(images), self.cfg.eval_batch_size):
+            x = normalise(images[start : start + self.cfg.eval_batch_size], self.data)
+            y = labels[start : start + self.cfg.eval_batch_size]
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                logits = self._forward(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+        self.model.train()
+        loss, hits = torch.stack([loss_sum, correct]).tolist()
+        return EvalStats(loss / len(images), hits / len(images))
