@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 from lrgym.config import LRTuningConfig
+from lrgym.presets import PRESETS
+from lrgym.registration import register_envs
 
 __version__ = "0.1.0"
-__all__ = ["LRTuningConfig", "__version__"]
+__all__ = ["PRESETS", "LRTuningConfig", "__version__", "register_envs"]
+
+register_envs()

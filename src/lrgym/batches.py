@@ -78,8 +78,9 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def normalise(images: torch.Tensor, split: DeviceSplit) -> torch.Tensor:
-    """uint8 images to float32, standardised with the training split's channel statistics."""
-    return (images.float() / 255.0 - split.mean) / split.std
+    """uint8 images to channels-last float32, standardised with the training split's statistics."""
+    x = images.contiguous(memory_format=torch.channels_last).float()
+    return (x / 255.0 - split.mean) / split.std
 
 
 class BatchSampler:

@@ -103,7 +103,6 @@ class LRTuningConfig:
     features: str = "quantiles"  # weight-statistics feature set: one of FEATURE_SETS
     feature_layers: str | tuple[int, ...] = "all"  # "first", "last", "all" or layer indices
     histogram_bins: int = 16  # bins of the "histogram" feature set
-    frame_stack: int = 1  # observations stacked by Gymnasium's FrameStackObservation (paper: 4)
 
     # --- reward and divergence --------------------------------------------------------------
     reward: str = "val_acc_delta"  # one of REWARDS
@@ -254,7 +253,6 @@ def _validate(cfg: LRTuningConfig) -> None:
         ("eval_batch_size", 1),
         ("steps_per_epoch", 1),
         ("histogram_bins", 2),
-        ("frame_stack", 1),
     ):
         _int_at_least(cfg, name, low)
     _int_at_least(cfg, "train_subset_size", 1, optional=True)

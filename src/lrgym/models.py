@@ -132,10 +132,8 @@ def build_model(cfg: LRTuningConfig, device: torch.device, generator: torch.Gene
     """A freshly initialised model on `device`, drawn from `generator` (which lives on the CPU)."""
     model = architecture(cfg).to_empty(device="cpu")
     initialise(model, generator)  # on the CPU so that a seed gives the same weights on any device
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    # Channels-last convolutions are faster on current CPUs as well as on CUDA.
+    return model.to(device=device, memory_format=torch.channels_last)
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, torch.nn.Parameter]]:

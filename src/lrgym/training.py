@@ -186,8 +186,6 @@ class Trainer:
         for start in range(0, len(images), self.cfg.eval_batch_size):
             x = normalise(images[start : start + self.cfg.eval_batch_size], self.data)
             y = labels[start : start + self.cfg.eval_batch_size]
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():
                 logits = self._forward(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")

@@ -1,0 +1,256 @@
+"""`LRTuningEnv`: the Gymnasium environment around the training core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+
+from lrgym import actions, features, rewards
+from lrgym.config import LRTuningConfig
+from lrgym.models import architecture, weight_layers
+from lrgym.presets import PRESETS
+from lrgym.render import render_ansi, render_rgb_array
+from lrgym.training import Trainer
+
+
+class LRTuningEnv(gym.Env[np.ndarray, Any]):
+    """Control the learning rate of a real neural-network training run.
+
+    ## Description
+
+    Each episode is one training run: a fresh network (WideResNet by default) is trained from a
+    seeded initialisation for a budget of `epochs`. Each step applies the agent's action to the
+    learning rate, trains `batches_per_step` mini-batches (or an equal share of the budget,
+    `steps_per_epoch` decisions per epoch), evaluates on a fixed validation subset and returns
+    the next observation. The question it poses is whether learned control beats good hand
+    schedules (Fu et al., arXiv 1606.01467, claimed it did; the claim was withdrawn).
+
+    ## Action Space
+
+    Set by `action_mode`:
+
+    - `discrete` (default): `Discrete(k)`; action `a` multiplies the LR by `lr_multipliers[a]`
+      (default `(0.5, 0.8, 1.0, 1.25, 2.0)`);
+    - `paper`: `Discrete(2)`; 0 multiplies the LR by 0.97, 1 restarts it at `restart_lr`
+      (0.1, divided by 5 every 30 epochs);
+    - `continuous`: `Box(-1, 1, (1,))`; the LR is multiplied by exp(a * `max_log_multiplier`);
+    - `absolute`: `Box(-1, 1, (1,))`; the log-LR is set linearly between log `lr_min` (a = -1)
+      and log `lr_max` (a = +1). Hand schedules act through this mode.
+
+    The LR is always clipped to [`lr_min`, `lr_max`]. An action outside the space (wrong type
+    or shape, out of range, NaN) raises `ValueError`.
+
+    ## Observation Space
+
+    A 1-D `float32` `Box` with bounds [-100, 100], always finite. It holds order-invariant
+    statistics of the weights of the layers in `feature_layers` (feature set `features`:
+    `paper`, `quantiles` or `histogram`; see `lrgym.features`), then seven training signals:
+    log training loss, log validation-subset loss, validation-subset accuracy, log10 LR,
+    progress through the budget (0 to 1), log10 gradient norm and log10 update/weight ratio.
+    Permuting hidden units of the network leaves the observation unchanged. To stack past
+    observations use Gymnasium's `FrameStackObservation` (`LRTuning-Paper-v0` stacks four).
+
+    ## Rewards
+
+    Set by `reward`:
+
+    - `val_acc_delta` (default): validation-subset accuracy gained this step. The undiscounted
+      return telescopes: the rewards of an episode sum to the final minus the initial
+      validation-subset accuracy (unless training diverged).
+    - `log_val_loss_ratio`: log(L_{t-1} / L_t) on the validation-subset loss.
+    - `paper`: -(10/t) log(L_t / L_1) on the training loss, clipped to [-1, 1].
+    - `terminal_acc`: 0 until the last step, then the final validation-subset accuracy.
+
+    Every term is reported in `info["reward_terms"]`. The test set never enters a reward or an
+    observation.
+
+    ## Starting State
+
+    A freshly initialised network at `initial_lr`, evaluated once on the validation subset.
+    `reset(seed=...)` seeds the weights, the data order, the augmentation, dropout and the
+    validation subset through private generators derived from `self.np_random`.
+
+    ## Episode End
+
+    - Termination: the training budget is used up (a real terminal state), or training
+      diverged (non-finite loss, any non-finite parameter, or a mini-batch loss above
+      `divergence_factor` x the first one): then `info["diverged"]` is True, the reward is
+      -`crash_penalty`, the observation is finite and no further training happens.
+    - Truncation: only from a `max_episode_steps` the user passes to `gym.make`.
+
+    Stepping a terminated episode without `reset()` raises `gymnasium.error.ResetNeeded`.
+
+    ## Arguments
+
+    `gym.make("LRTuning-v0", **kwargs)` accepts every field of `lrgym.LRTuningConfig` as a
+    keyword argument (for example `epochs=5`, `action_mode="absolute"`, `device="cuda:1"`),
+    plus `render_mode` (`"ansi"` or `"rgb_array"`). Unknown or invalid values raise `ValueError`
+    at construction. Nothing is loaded or trained before the first `reset()`.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        preset: str | None = None,
+        *,
+        config: LRTuningConfig | None = None,
+        render_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"preset={preset!r} is unknown; allowed presets are {sorted(PRESETS)}")
+        if preset is not None and config is not None:
+            raise ValueError("pass either preset= or config=, not both")
+        base = config if config is not None else PRESETS[preset or "LRTuning-v0"]
+        self.config = base.replace(**kwargs) if kwargs else base
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is invalid: allowed values are "
+                f"{self.metadata['render_modes']} or None"
+            )
+        self.render_mode = render_mode
+
+        # Spaces come from the architecture on the meta device: no data, weights or training yet.
+        self._layer_indices = self._selected_layer_indices()
+        self.action_space = actions.action_space(self.config)
+        size = features.observation_size(self.config, len(self._layer_indices))
+        bound = features.OBS_BOUND
+        self.observation_space = spaces.Box(-bound, bound, shape=(size,), dtype=np.float32)
+
+        self._trainer: Trainer | None = None
+        self._boundaries = self.config.batch_boundaries()
+        self._step = 0
+        self._done = True
+        self._history: list[dict[str, Any]] = []
+        self._layers: list[Any] = []
+        self._last: dict[str, float] = {}
+
+    def _selected_layer_indices(self) -> list[int]:
+        layers = weight_layers(architecture(self.config))
+        indices = list(range(len(layers)))
+        selected = features.select_layers(indices, self.config.feature_layers)
+        return [i % len(layers) for i in selected]
+
+    # --- Gymnasium API ---------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._trainer = None  # free the previous run before building the next
+        trainer = Trainer(self.config, int(self.np_random.integers(2**63 - 1)))
+        self._trainer = trainer
+        self._layers = [p for _, p in weight_layers(trainer.model)]
+        self._layers = [self._layers[i] for i in self._layer_indices]
+        self._step = 0
+        self._done = False
+        start = trainer.evaluate("subset")
+        # Before any training the best estimate of the training loss is the validation loss.
+        self._last = {"val_acc": start.accuracy, "val_loss": start.loss, "train_loss": start.loss}
+        info = self._info(trainer.lr, start.loss, start.loss, start.accuracy, diverged=False)
+        self._history = [info]
+        obs = self._observation(start.loss, start.loss, start.accuracy, grad_norm=0.0, update_ratio=0.0)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        trainer = self._trainer
+        if trainer is None or self._done:
+            raise ResetNeeded(
+                "LRTuningEnv.step() called "
+                + ("before reset()" if trainer is None else "after the episode terminated")
+                + "; call reset() to start a new training run"
+            )
+        cfg = self.config
+        lr = actions.next_lr(cfg, trainer.lr, action, trainer.epoch)
+        trainer.set_lr(lr)
+        done_batches = self._boundaries[self._step - 1] if self._step else 0
+        stats = trainer.train(self._boundaries[self._step] - done_batches)
+        self._step += 1
+        last_step = self._step == len(self._boundaries)
+
+        result = trainer.evaluate("subset")
+        val_loss, val_acc = result.loss, result.accuracy
+        if stats.diverged:
+            terms = rewards.crash_terms(cfg.crash_penalty)
+        else:
+            terms = rewards.reward_terms(
+                step=self._step,
+                last_step=last_step,
+                val_acc=val_acc,
+                prev_val_acc=self._last["val_acc"],
+                val_loss=val_loss,
+                prev_val_loss=self._last["val_loss"],
+                train_loss=stats.loss_mean,
+                first_train_loss=trainer.initial_loss or stats.loss_first,
+            )
+        terminated = last_step or stats.diverged
+        self._done = terminated
+        self._last = {"val_acc": val_acc, "val_loss": val_loss, "train_loss": stats.loss_mean}
+
+        obs = self._observation(stats.loss_mean, val_loss, val_acc, stats.grad_norm, stats.update_ratio)
+        info = self._info(lr, stats.loss_mean, val_loss, val_acc, diverged=stats.diverged)
+        info["reward_terms"] = terms
+        if terminated and cfg.final_eval:
+            info.update(self._final_report(trainer))
+        self._history.append(info)
+        return obs, float(terms[cfg.reward]), terminated, False, info
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "ansi":
+            return render_ansi(self._history, self.config)
+        if self.render_mode == "rgb_array":
+            return render_rgb_array(self._history, self.config)
+        return None
+
+    def close(self) -> None:
+        self._trainer = None
+
+    # --- helpers ---------------------------------------------------------------------------
+    @property
+    def trainer(self) -> Trainer | None:
+        """The training run of the current episode (None before the first reset)."""
+        return self._trainer
+
+    def _observation(
+        self, train_loss: float, val_loss: float, val_acc: float, grad_norm: float, update_ratio: float
+    ) -> np.ndarray:
+        assert self._trainer is not None
+        signals = features.training_signals(
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=self._trainer.lr,
+            progress=self._step / len(self._boundaries),
+            grad_norm=grad_norm,
+            update_ratio=update_ratio,
+        )
+        return features.observation(self._layers, self.config, signals)
+
+    def _info(self, lr: float, train_loss: float, val_loss: float, val_acc: float, diverged: bool) -> dict:
+        assert self._trainer is not None
+        return {
+            "lr": float(lr),
+            "train_loss": float(train_loss),
+            "val_loss": float(val_loss),
+            "val_acc": float(val_acc),
+            "epoch": float(self._trainer.epoch),
+            "step": int(self._step),
+            "diverged": bool(diverged),
+        }
+
+    def _final_report(self, trainer: Trainer) -> dict[str, float]:
+        val, test = trainer.evaluate("val"), trainer.evaluate("test")
+        return {
+            "full_val_acc": val.accuracy,
+            "full_val_loss": val.loss,
+            "test_acc": test.accuracy,
+            "test_loss": test.loss,
+        }
