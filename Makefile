@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) examples/train_core.py
+	$(VENV)/bin/lrgym demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,0 +1,65 @@
+"""Evaluating an agent's greedy policy on held-out seeds: one training run per seed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lrgym_agents.base import Agent
+
+
+@dataclass
+class EpisodeResult:
+    """What one evaluation episode (a whole training run) produced."""
+
+    seed: int
+    test_acc: float  # final test accuracy (full test set)
+    full_val_acc: float  # final accuracy on the full validation split
+    best_val_acc: float  # best validation-subset accuracy seen at any decision
+    episode_return: float
+    diverged: bool
+    wall_s: float
+    steps: int
+    val_acc: list[float] = field(default_factory=list)  # validation-subset accuracy after each decision
+    lr: list[float] = field(default_factory=list)  # learning rate applied at each decision
+    epoch: list[float] = field(default_factory=list)  # epochs trained after each decision
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_episode(agent: Agent, env: gym.Env, seed: int, deterministic: bool = True) -> EpisodeResult:
+    """One greedy episode of `agent` on `env` from `reset(seed=seed)`."""
+    start = time.perf_counter()
+    obs, info = env.reset(seed=seed)
+    val_acc, lrs, epochs, total = [info["val_acc"]], [], [], 0.0
+    while True:
+        obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=deterministic))
+        total += float(reward)
+        val_acc.append(info["val_acc"])
+        lrs.append(info["lr"])
+        epochs.append(info["epoch"])
+        if terminated or truncated:
+            break
+    return EpisodeResult(
+        seed=seed,
+        test_acc=float(info.get("test_acc", np.nan)),
+        full_val_acc=float(info.get("full_val_acc", np.nan)),
+        best_val_acc=float(max(val_acc)),
+        episode_return=total,
+        diverged=bool(info["diverged"]),
+        wall_s=time.perf_counter() - start,
+        steps=len(lrs),
+        val_acc=val_acc,
+        lr=lrs,
+        epoch=epochs,
+    )
+
+
+def evaluate(agent: Agent, env: gym.Env, seeds: list[int], deterministic: bool = True) -> list[EpisodeResult]:
+    """Greedy episodes of `agent` on `env`, one per seed (seeds never used in training)."""
+    return [run_episode(agent, env, seed, deterministic) for seed in seeds]
