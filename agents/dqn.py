@@ -68,6 +68,9 @@ class DQNHyperparameters:
     max_grad_norm: float = 10.0  # L2 norm the gradient of all parameters is clipped to, per update
     # Q-learning
     gamma: float = 0.99  # discount per env step (a horizon of ~100 steps: one LRTuning-v0 episode)
+    # Rewards summed over this many steps before bootstrapping: an LR decision pays off (or hurts)
+    # several steps later, and n-step targets carry that back n times faster than one-step ones.
+    n_step: int = 1
     batch_size: int = 64  # transitions per gradient update
     buffer_size: int = 10_000  # replay capacity, transitions: the whole of a few-thousand-step run
     learning_starts: int = 200  # env steps collected before the first update (~2 LRTuning-v0 episodes)
@@ -110,6 +113,7 @@ class DQNHyperparameters:
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"expected one of {list(OPTIMIZERS)}")
         for name in (
+            "n_step",
             "batch_size",
             "buffer_size",
             "train_frequency",
@@ -228,7 +232,7 @@ class RunningNormalizer:
 class ReplayBuffer:
     """A ring buffer of transitions (float32 observations, flattened), sampled uniformly."""
 
-    FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
+    FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "discounts")
 
     def __init__(self, capacity: int, obs_size: int) -> None:
         self.capacity = capacity
@@ -237,15 +241,24 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.next_obs = np.zeros((capacity, obs_size), dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=bool)  # a real end: no bootstrap from next_obs
+        self.discounts = np.zeros(capacity, dtype=np.float32)  # gamma^k for a k-step transition
         self.pos = 0  # where the next transition goes
         self.size = 0
 
     def add(
-        self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool
+        self,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        discount: float,
     ) -> None:
+        """`reward` is the discounted sum of the transition's rewards; `discount` what multiplies
+        the bootstrap value of `next_obs`."""
         i = self.pos
         self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminated[i] = next_obs, terminated
+        self.next_obs[i], self.terminated[i], self.discounts[i] = next_obs, terminated, discount
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -299,9 +312,11 @@ def double_dqn_targets(
     terminated: torch.Tensor,
     next_q_online: torch.Tensor,
     next_q_target: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
 ) -> torch.Tensor:
     """r + gamma * (1 - terminated) * Q_target(s', argmax_a Q_online(s', a)).
+
+    For n-step transitions `rewards` are discounted sums and `gamma` the per-sample gamma^n.
 
     Only `terminated` removes the bootstrap term: a transition cut by a time limit (`truncated`)
     still has a future, so it is stored with terminated=False and bootstraps like any other.
@@ -371,6 +386,8 @@ class DQNAgent(Agent):
         self._env_started = False  # whether learn() has reset the env with `seed`
         self._obs: np.ndarray | None = None  # flattened observations to act on; None: reset first
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)  # next-step autoreset in progress
+        # Per sub-env, the (obs, action, reward) of steps not yet in the buffer as n-step transitions.
+        self._n_step_queues: list[list] = [[] for _ in range(self.num_envs)]
         self._returns = np.zeros(self.num_envs, dtype=np.float64)  # returns of episodes in progress
 
     def _build(self, init: bool) -> None:
@@ -490,6 +507,7 @@ class DQNAgent(Agent):
             self.normalizer.update(self._obs)
             self._pending_reset[:] = False
             self._returns[:] = 0.0
+            self._n_step_queues = [[] for _ in range(self.num_envs)]
         return self._obs
 
     def _step_env(self, actions: np.ndarray) -> _EnvStep:
@@ -534,14 +552,25 @@ class DQNAgent(Agent):
         )
 
     def _store(self, obs: np.ndarray, actions: np.ndarray, step: _EnvStep) -> int:
-        """Stores the step's real transitions and updates the normaliser; returns how many."""
+        """Turns the step's real transitions into n-step ones in the replay buffer and updates the
+        normaliser; returns how many env transitions the step had."""
         valid = np.flatnonzero(step.valid)
         for i in valid:
-            self.replay.add(
-                obs[i], int(actions[i]), float(step.rewards[i]), step.next_obs[i], bool(step.terminated[i])
-            )
+            pending = self._n_step_queues[i]
+            pending.append((obs[i], int(actions[i]), float(step.rewards[i])))
+            ended = bool(step.terminated[i] or step.truncated[i])
+            # Emit the oldest once n steps are known; at an episode's end emit all that remain,
+            # each bootstrapping from the last state (unless the episode really terminated).
+            while pending and (ended or len(pending) == self.hp.n_step):
+                self._add_n_step(pending, step.next_obs[i], bool(step.terminated[i]))
         self.normalizer.update(step.observed)
         return len(valid)
+
+    def _add_n_step(self, pending: list, next_obs: np.ndarray, terminated: bool) -> None:
+        gamma = self.hp.gamma
+        ret = sum(gamma**k * reward for k, (_, _, reward) in enumerate(pending))
+        first_obs, first_action, _ = pending.pop(0)
+        self.replay.add(first_obs, first_action, ret, next_obs, terminated, gamma ** (len(pending) + 1))
 
     def _train(self, new_transitions: int) -> list[float]:
         """Counts the new env steps; runs the updates and target refreshes that fall on them."""
@@ -567,7 +596,7 @@ class DQNAgent(Agent):
                 torch.from_numpy(batch["terminated"]),
                 self.q(next_obs),
                 self.q_target(next_obs),
-                hp.gamma,
+                torch.from_numpy(batch["discounts"]),
             )
         q = self.q(obs).gather(1, torch.from_numpy(batch["actions"])[:, None]).squeeze(1)
         loss = F.smooth_l1_loss(q, targets)

@@ -179,6 +179,44 @@ def test_truncated_transitions_are_stored_as_not_terminated() -> None:
     assert np.array_equal(agent.replay.terminated[:n], quit_steps)
 
 
+class _CountingEnv(gym.Env):
+    """Observation = step index; reward at step t is 10^t; terminates after `length` steps."""
+
+    config = None
+
+    def __init__(self, length: int) -> None:
+        self.length, self.t = length, 0
+        self.observation_space = gym.spaces.Box(0.0, 100.0, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action: Any):
+        reward = 10.0**self.t
+        self.t += 1
+        return np.array([self.t], dtype=np.float32), reward, self.t == self.length, False, {}
+
+
+def test_n_step_transitions_sum_discounted_rewards_and_flush_at_episode_end() -> None:
+    # Episodes of 4 steps, n = 3: from steps 0 and 1 full 3-step transitions, from steps 2 and 3
+    # the shorter ones that remain when the episode terminates.
+    agent = DQNAgent(_CountingEnv(4), seed=0, n_step=3, gamma=0.5, learning_starts=10_000)
+    agent.learn(4)
+    n = agent.replay.size
+    assert n == 4
+    starts = agent.replay.obs[:n, 0].tolist()
+    assert starts == [0.0, 1.0, 2.0, 3.0]
+    assert agent.replay.rewards[:n].tolist() == pytest.approx(
+        [1 + 0.5 * 10 + 0.25 * 100, 10 + 0.5 * 100 + 0.25 * 1000, 100 + 0.5 * 1000, 1000]
+    )
+    assert agent.replay.next_obs[:n, 0].tolist() == [3.0, 4.0, 4.0, 4.0]
+    assert agent.replay.discounts[:n].tolist() == pytest.approx([0.125, 0.125, 0.25, 0.5])
+    assert agent.replay.terminated[:n].tolist() == [False, True, True, True]
+
+
 # --- 3. vector envs ---------------------------------------------------------------------------
 def test_vector_env_learns_and_drops_autoreset_steps() -> None:
     env = gym.vector.SyncVectorEnv([make_chain, make_chain])

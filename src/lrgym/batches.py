@@ -100,3 +100,16 @@ class BatchSampler:
         batch = self._order[self._cursor : self._cursor + self.batch_size]
         self._cursor += self.batch_size
         return batch
+
+    def state_dict(self) -> dict:
+        """The epoch order, the position in it and the generator (CPU copies)."""
+        return {
+            "order": self._order.detach().to("cpu", copy=True),
+            "cursor": self._cursor,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._order = state["order"].to(self.generator.device, copy=True)
+        self._cursor = int(state["cursor"])
+        self.generator.set_state(state["generator"].clone())

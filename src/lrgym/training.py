@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -193,3 +195,74 @@ class Trainer:
         self.model.train()
         loss, hits = torch.stack([loss_sum, correct]).tolist()
         return EvalStats(loss / len(images), hits / len(images))
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly, as CPU copies (`torch.save`-able).
+
+        Holds the model (weights and batch-norm statistics), the optimiser (LR and momentum),
+        `batches_done`, `initial_loss` (the divergence test's reference), the sampler's epoch
+        order, cursor and generator, the augmentation/dropout generator and the validation
+        subset itself. Nothing is left to the seed, so a run restored with `load_state_dict`
+        continues bit-identically on the CPU (a checkpoint that Population Based Training copies
+        from one member to another must not depend on the member's own seed). Tensors are
+        copied: training on afterwards does not change the returned dict.
+        """
+
+        return {
+            "format": 1,
+            "config": self.cfg.to_dict(),
+            "model": _map_tensors(self.model.state_dict(), _cpu_copy),
+            "optimizer": _map_tensors(self.optimizer.state_dict(), _cpu_copy),
+            "batches_done": self.batches_done,
+            "initial_loss": self.initial_loss,
+            "sampler": self._sampler.state_dict(),
+            "augment_generator": self._augment_gen.get_state(),
+            "subset": _map_tensors(self._subset, _cpu_copy),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continues the run that `state_dict` saved, in place of this trainer's own.
+
+        The configuration must match this trainer's apart from where it runs (`device`,
+        `compile`, `data_root`, `download`), because the data split and the architecture come
+        from it. Tensors are copied in, so one saved state can seed several trainers.
+
+        Raises:
+            ValueError: `state` is not a trainer state, or it was saved under another config.
+        """
+        if not isinstance(state, dict) or state.get("format") != 1:
+            raise ValueError("not a Trainer.state_dict() of format 1 (missing or unknown 'format')")
+        placement = ("device", "compile", "data_root", "download")
+        saved, own = state["config"], self.cfg.to_dict()
+        differ = sorted(k for k in own if k not in placement and saved.get(k) != own[k])
+        if differ:
+            raise ValueError(
+                "this state was saved under another LRTuningConfig: "
+                + ", ".join(f"{k}={saved.get(k)!r} (this trainer: {own[k]!r})" for k in differ)
+            )
+
+        self.model.load_state_dict(state["model"])  # copies into the existing parameters
+        # Copies: the optimiser places its own state (Adam keeps `step` on the CPU).
+        self.optimizer.load_state_dict(_map_tensors(state["optimizer"], torch.clone))
+        self.batches_done = int(state["batches_done"])
+        self.initial_loss = state["initial_loss"]
+        self._sampler.load_state_dict(state["sampler"])
+        self._augment_gen.set_state(state["augment_generator"].clone())
+        images, labels = state["subset"]
+        self._subset = (images.to(self.device, copy=True), labels.to(self.device, copy=True))
+
+
+def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """`value` with `fn` applied to every tensor inside its dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_tensors(v, fn) for v in value)
+    return value
