@@ -554,14 +554,6 @@ def run_seed(
     return record
 
 
-def report_suite(suite: Suite) -> Suite:
-    """The suite as stats.py and plots.py must see it to list PBT: with "pbt" among the agents
-    that have training seeds (until they list every agent found in the run files)."""
-    if AGENT in suite.learning_agents:
-        return suite
-    return dataclasses.replace(suite, learning_agents=(*suite.learning_agents, AGENT))
-
-
 def run(
     suite: Suite,
     results_dir: Path,
@@ -580,7 +572,7 @@ def run(
             run_seed(suite, results_dir, seed, settings, storage, log)
     finally:
         executor.close()
-    summary = stats.summarize(results_dir, report_suite(suite), write=False)
+    summary = stats.summarize(results_dir, suite, write=False)
     out = Path(results_dir) / AGENT
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

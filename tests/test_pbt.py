@@ -144,7 +144,7 @@ def test_run_files_are_the_runners_and_stats_lists_pbt(pbt_run: dict[str, Any], 
     assert "pbt" in summary["agents"] and summary["agents"]["pbt"]["runs"] == len(suite.eval_seeds)
     assert summary["agents"]["pbt"]["train_seeds"] == [seed]
     assert "pbt" in summary["compute"]["job_wall_s_by_kind"]  # the search's cost is counted
-    assert "pbt" in stats.load_runs(results, pbt.report_suite(suite))
+    assert "pbt" in stats.load_runs(results, suite)
     assert (results / "pbt" / "summary.md").read_text().count("| pbt |") == 2
 
 

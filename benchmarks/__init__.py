@@ -1,0 +1,1 @@
+"""Agent comparisons and performance measurements of lrgym, with their recorded results."""
