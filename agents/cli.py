@@ -1,7 +1,7 @@
 """`lrgym`: train, evaluate and compare agents on the LRTuning environments.
 
 lrgym list
-lrgym train --agent dqn --env LRTuning-Tiny-v0 --steps 800 --seed 0 --out runs/dqn
+lrgym train --agent dqn --env LRTuning-Tiny-v0 --steps 1000 --seed 0 --out runs/dqn
 lrgym train --resume runs/dqn
 lrgym evaluate --agent dqn --model runs/dqn/agent --env LRTuning-Tiny-v0 --seeds 1000 1001 1002
 lrgym evaluate --agent cosine --env LRTuning-Tiny-v0 --env-kwargs action_mode=absolute --seeds 1000
@@ -26,7 +26,7 @@ import lrgym
 from lrgym_agents.base import AgentError, read_metadata
 from lrgym_agents.evaluation import EpisodeResult, evaluate
 from lrgym_agents.monitor import TrainingMonitor, restore_checkpoint
-from lrgym_agents.registry import AGENTS, agent_class, make_agent
+from lrgym_agents.registry import AGENTS, DEFAULT_TRAIN_STEPS, agent_class, make_agent
 
 RUN_FILE = "run.json"
 
@@ -183,7 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 DEMO = {
     "env": "LRTuning-Tiny-v0",
-    "train_steps": 800,  # environment steps of DQN training: 40 Tiny episodes
+    "train_steps": DEFAULT_TRAIN_STEPS,  # environment steps of DQN training: 50 Tiny episodes
     "train_seed": 0,
     "eval_seeds": [1000, 1001, 1002, 1003, 1004],  # held out: never used in training
     "schedules": ["constant", "step", "cosine", "onecycle"],  # at the env's initial LR, untuned
@@ -245,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--env", default="LRTuning-Tiny-v0")
     train.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="LRTuningConfig fields")
     train.add_argument("--agent-kwargs", nargs="*", metavar="KEY=VALUE", help="agent hyperparameters")
-    train.add_argument("--steps", type=int, default=800, help="environment steps to train for")
+    train.add_argument(
+        "--steps", type=int, default=DEFAULT_TRAIN_STEPS, help="environment steps to train for"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run directory (default runs/<agent>-<time>)")
     train.add_argument("--checkpoint-every", type=int, default=1, metavar="EPISODES")

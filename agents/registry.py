@@ -10,6 +10,10 @@ import gymnasium as gym
 
 from lrgym_agents.base import Agent, AgentError
 
+# The default training budget in environment steps: 50 LRTuning-Tiny-v0 episodes, a few minutes on
+# 2 CPU cores. The CLI, the examples and the tiny benchmark suite all train for this long.
+DEFAULT_TRAIN_STEPS = 1000
+
 # name -> ("module:Class", keyword arguments bound by the name, one-line description)
 AGENTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "dqn": ("lrgym_agents.dqn:DQNAgent", {}, "custom Double DQN (PyTorch), sized for expensive steps"),

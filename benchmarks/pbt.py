@@ -562,7 +562,7 @@ def run(
     executor: RayExecutor | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
-    """PBT on every training seed of `suite`, then the summary with PBT listed; returns it."""
+    """PBT on every training seed of `suite`, then the suite's summary (with PBT); returns it."""
     executor = executor or RayExecutor(init_kwargs={"include_dashboard": False})
     runs = Path(results_dir) / RUNS_DIR
     try:
@@ -572,12 +572,7 @@ def run(
             run_seed(suite, results_dir, seed, settings, storage, log)
     finally:
         executor.close()
-    summary = stats.summarize(results_dir, suite, write=False)
-    out = Path(results_dir) / AGENT
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (out / "summary.md").write_text(stats.markdown_table(summary) + "\n")
-    return summary
+    return stats.summarize(results_dir, suite)  # the suite's summary, PBT listed beside the agents
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -287,7 +287,9 @@ def _compute(records: list[dict[str, Any]], results_dir: Path) -> dict[str, Any]
     for r in records:
         kind = r["job"]["kind"]
         by_kind[kind] = by_kind.get(kind, 0.0) + float(r["wall_s"])
-        cpu_by_kind[kind] = cpu_by_kind.get(kind, 0.0) + float(r.get("cpu_s", float("nan")))
+        # a PBT search's members run in Ray workers: their CPU time is recorded beside the driver's
+        member_cpu_s = r["pbt"]["compute"]["member_cpu_s"] if kind == "pbt" else 0.0
+        cpu_by_kind[kind] = cpu_by_kind.get(kind, 0.0) + float(r.get("cpu_s", float("nan"))) + member_cpu_s
     loads = [x for r in records for x in r.get("load_avg_1min", [])]
     invocations = []
     log = results_dir / "invocations.jsonl"

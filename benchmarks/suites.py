@@ -28,6 +28,7 @@ from typing import Any
 
 from lrgym.config import LRTuningConfig
 from lrgym.presets import PRESETS, TINY
+from lrgym_agents.registry import DEFAULT_TRAIN_STEPS
 
 PROTOCOLS = ("standard", "alternate")
 # Layout of a suite's results directory (benchmarks/results/<suite>/, see `default_results_dir`).
@@ -104,7 +105,7 @@ TINY_SUITE = Suite(
     env_id="LRTuning-Tiny-v0",
     env_kwargs={"device": "cpu"},
     learning_agents=("dqn", "sb3-dqn", "sb3-ppo"),
-    train_steps=1000,  # env steps = 50 episodes per agent and seed (25 PPO rollouts of 2 episodes)
+    train_steps=DEFAULT_TRAIN_STEPS,  # the agents' default budget: 1000 env steps = 50 episodes
     schedules=("constant", "step", "cosine", "onecycle"),
     peak_grid=(0.05, 0.1, 0.2, 0.4, 0.8),  # learning rates
     expected_time="about 30 min with --workers 2 on 2 CPU cores (see benchmarks/README.md for the measured time)",

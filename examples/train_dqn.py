@@ -1,6 +1,6 @@
 """Train the custom DQN on LRTuning-Tiny-v0, then evaluate its greedy policy on held-out seeds.
 
-python examples/train_dqn.py [--steps 800]
+python examples/train_dqn.py [--steps 1000]
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import gymnasium as gym
 
 import lrgym  # noqa: F401  (registers the LRTuning environments)
 from lrgym_agents.evaluation import evaluate
-from lrgym_agents.registry import make_agent
+from lrgym_agents.registry import DEFAULT_TRAIN_STEPS, make_agent
 
 
 def main(
-    steps: int = 800, eval_seeds: tuple[int, ...] = (1000, 1001, 1002), env_kwargs: dict | None = None
+    steps: int = DEFAULT_TRAIN_STEPS,
+    eval_seeds: tuple[int, ...] = (1000, 1001, 1002),
+    env_kwargs: dict | None = None,
 ) -> float:
     env = gym.make("LRTuning-Tiny-v0", **(env_kwargs or {}))
     agent = make_agent("dqn", env, seed=0)
-    agent.learn(steps)  # 800 steps: 40 training runs of 20 decisions each
+    agent.learn(steps)  # 1000 steps: 50 training runs of 20 decisions each
     agent.save("runs/example-dqn")
     results = evaluate(agent, env, list(eval_seeds))  # seeds never seen in training
     for r in results:
@@ -32,5 +34,7 @@ def main(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800, help="environment steps of training")
+    parser.add_argument(
+        "--steps", type=int, default=DEFAULT_TRAIN_STEPS, help="environment steps of training"
+    )
     main(parser.parse_args().steps)

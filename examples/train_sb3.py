@@ -1,6 +1,6 @@
 """Train a Stable-Baselines3 baseline (PPO by default) on LRTuning-Tiny-v0 and evaluate it.
 
-python examples/train_sb3.py [--agent sb3-ppo] [--steps 800]
+python examples/train_sb3.py [--agent sb3-ppo] [--steps 1000]
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import gymnasium as gym
 
 import lrgym  # noqa: F401  (registers the LRTuning environments)
 from lrgym_agents.evaluation import evaluate
-from lrgym_agents.registry import make_agent
+from lrgym_agents.registry import DEFAULT_TRAIN_STEPS, make_agent
 
 
 def main(
     agent_name: str = "sb3-ppo",
-    steps: int = 800,
+    steps: int = DEFAULT_TRAIN_STEPS,
     eval_seeds: tuple[int, ...] = (1000, 1001, 1002),
     env_kwargs: dict | None = None,
 ) -> float:
@@ -33,6 +33,8 @@ def main(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agent", default="sb3-ppo", help="sb3-dqn, sb3-qrdqn, sb3-ppo or sb3-a2c")
-    parser.add_argument("--steps", type=int, default=800, help="environment steps of training")
+    parser.add_argument(
+        "--steps", type=int, default=DEFAULT_TRAIN_STEPS, help="environment steps of training"
+    )
     args = parser.parse_args()
     main(args.agent, args.steps)

@@ -145,7 +145,7 @@ def test_run_files_are_the_runners_and_stats_lists_pbt(pbt_run: dict[str, Any], 
     assert summary["agents"]["pbt"]["train_seeds"] == [seed]
     assert "pbt" in summary["compute"]["job_wall_s_by_kind"]  # the search's cost is counted
     assert "pbt" in stats.load_runs(results, suite)
-    assert (results / "pbt" / "summary.md").read_text().count("| pbt |") == 2
+    assert (results / "summary.md").read_text().count("| pbt |") == 2
 
 
 def test_finished_seeds_are_skipped(pbt_run: dict[str, Any], suite: suites.Suite) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from benchmarks import agents as runner
 from benchmarks import suites
+from benchmarks.parallel import per_seed_results
 from benchmarks.ray_executor import REPO_ROOT, SCRATCH_PREFIX, RayExecutor
 
 AGENTS = ("dqn", "cosine", "random")  # one learning agent, one schedule and random: every job kind
@@ -59,28 +60,10 @@ def _quiet(line: str) -> None:
     pass
 
 
-def _per_seed(results_dir: Path) -> dict[str, Any]:
-    """Every job's per-seed numbers: evaluation episodes and learning episodes."""
-    table: dict[str, Any] = {}
-    for path in sorted((results_dir / "runs").glob("*.json")):
-        record = json.loads(path.read_text())
-        table[path.stem] = {
-            "episodes": [
-                (e["seed"], e["test_acc"], e["full_val_acc"], e["val_acc"], e["lr"], e["diverged"])
-                for e in record.get("episodes", [])
-            ],
-            "training": [
-                (e["lr"], e["final_val_acc"]) for e in record.get("training", {}).get("episodes", [])
-            ],
-            "peak": record["job"].get("peak"),
-        }
-    return table
-
-
 def _check_same_results(
     got_dir: Path, serial_dir: Path, suite: suites.Suite, agents: tuple[str, ...] = AGENTS
 ) -> None:
-    got, expected = _per_seed(got_dir), _per_seed(serial_dir)
+    got, expected = per_seed_results(got_dir), per_seed_results(serial_dir)
     (seed,) = suite.train_seeds
     assert {"train-dqn-s0", "eval-dqn-s0", "eval-cosine", "eval-random"} <= set(expected)
     expected = {job_id: v for job_id, v in expected.items() if any(f"-{a}-" in f"{job_id}-" for a in agents)}
