@@ -12,6 +12,7 @@ that DataLoader workers prepared ahead during the other pipeline's turn are not 
 
 Usage (from the repository root):
     python benchmarks/data_path.py                       # WRN-10-1, 32x32, batch 128, CPU
+    python benchmarks/data_path.py --transforms tensor   # against a transforms.v2 uint8 loader
     python benchmarks/data_path.py --workers 0 --repeats 9
     python benchmarks/data_path.py --device cuda
 """
@@ -56,7 +57,10 @@ class Hyp:
     repeats: int = 7  # timed repeats of each pipeline, interleaved
     workers: int = 2  # DataLoader worker processes (a conventional choice on a 2-core machine)
     prefetch_factor: int = 2  # mini-batches each worker prepares ahead (DataLoader's default)
-    transforms: str = "tensor"  # "tensor": transforms.v2 on uint8 tensors; "pil": PIL images + ToTensor
+    # "pil": the conventional CIFAR loop, as torchvision.datasets.CIFAR10 serves it (PIL images,
+    # RandomCrop, RandomHorizontalFlip, ToTensor, Normalize); "tensor": transforms.v2 on uint8
+    # tensors, a faster loader than the conventional one
+    transforms: str = "pil"
     loader_channels_last: bool = False  # also hand the DataLoader's batches to the model channels-last
     batch_size: int = 128  # images per mini-batch
     image_size: int = 32  # pixels per side (synthetic, 3 channels, 10 classes)

@@ -1,20 +1,22 @@
 """Parallel benchmark runs: wall-clock speed-up of N worker processes over one, and Ray versus the
 local runner, on the same jobs of a real suite.
 
-The same subset of a suite's jobs runs three times into fresh directories: with one worker
-process, with `--workers` worker processes, and as Ray tasks on a Ray instance started here with
-`--workers` CPUs. It prints the speed-up (one worker's wall time / N workers') and checks that the
-three runs, and the suite's recorded results in benchmarks/results/<suite>/ when they exist, hold
-identical per-seed numbers (exact floats: same seeds on the CPU give the same results). The
-figures go to benchmarks/results/parallel-<suite>-latest.json.
+The same subset of a suite's jobs runs four times into fresh directories: as `--workers 1` runs
+it (in this process, with torch's default threads), in one single-thread worker process, in
+`--workers` such processes, and as Ray tasks on a Ray instance started here with `--workers`
+CPUs. It prints the speed-ups and checks that the four runs, and the suite's recorded results in
+benchmarks/results/<suite>/ when they exist, hold identical per-seed numbers (exact floats: same
+seeds on the CPU give the same results). The figures go to
+benchmarks/results/parallel-<suite>-latest.json.
 
-The default subset (the cosine schedule and the random agent: 15 tuning and 20 evaluation
-episodes of the tiny suite) covers both stages of the runner, tuning then evaluating at the
-chosen peak, in about 3 minutes of one core.
+The default subset (two schedules and the random agent: 31 jobs, 60 episodes of the tiny suite)
+covers both stages of the runner, tuning then evaluating at the chosen peak. Its speed-up is
+below the whole suite's: each evaluation job runs its 10 seeds in one process, and the second
+stage has only two of them.
 
 Usage (from the repository root; keep the machine otherwise idle while it runs):
-    python benchmarks/parallel.py                      # tiny suite, cosine + random, 2 workers
-    python benchmarks/parallel.py --only constant cosine random --workers 2
+    python benchmarks/parallel.py                      # tiny suite: constant, cosine, random; 2 workers
+    python benchmarks/parallel.py --only cosine random --workers 2
     python benchmarks/parallel.py --toy                # seconds: the machinery only
 """
 
@@ -28,17 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-try:
-    from benchmarks import agents as runner
-    from benchmarks._record import save_result
-    from benchmarks.ray_executor import RayExecutor
-    from benchmarks.suites import RUNS_DIR, default_results_dir, get_suite
-except ImportError:  # run as `python benchmarks/parallel.py`: benchmarks/ itself is on sys.path
-    from _record import save_result
-    from ray_executor import RayExecutor
-    from suites import RUNS_DIR, default_results_dir, get_suite
+if __package__ in (None, ""):  # run as a script: import the runner as `benchmarks.agents`, so
+    # that Ray workers, which unpickle `run_job` by its module name, find the same module
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    import agents as runner
+from benchmarks import agents as runner  # noqa: E402
+from benchmarks._record import save_result  # noqa: E402
+from benchmarks.ray_executor import RayExecutor  # noqa: E402
+from benchmarks.suites import RUNS_DIR, default_results_dir, get_suite  # noqa: E402
 
 
 def per_seed_results(results_dir: Path, only: list[str] | None = None) -> dict[str, Any]:
@@ -75,48 +74,67 @@ def timed_run(suite: Any, executor: Any, only: list[str], out: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="tiny", help="a suite of benchmarks/suites.py (default tiny)")
-    parser.add_argument("--only", nargs="+", default=["cosine", "random"], metavar="AGENT")
+    parser.add_argument("--only", nargs="+", default=["constant", "cosine", "random"], metavar="AGENT")
     parser.add_argument("--workers", type=int, default=2, help="worker processes to compare with one")
     parser.add_argument("--toy", action="store_true", help="the suite shrunk to seconds (trying it out)")
     args = parser.parse_args(argv)
     suite = get_suite(args.suite, toy_version=args.toy)
+    import torch  # after the argument check: a usage error should not wait for torch
+
+    serial_threads = torch.get_num_threads()
+    executors = {  # what --workers 1 does; one single-thread worker; N of them; Ray with N CPUs
+        "serial": lambda: runner.SerialExecutor(),
+        "one_worker": lambda: runner.ProcessExecutor(1),
+        "n_workers": lambda: runner.ProcessExecutor(args.workers),
+        "ray": lambda: RayExecutor(num_cpus=args.workers, init_kwargs={"include_dashboard": False}),
+    }
+    walls, tables = {}, {}
     with tempfile.TemporaryDirectory(prefix="lrgym-parallel-") as tmp:
-        dirs = {name: Path(tmp) / name for name in ("one_worker", "n_workers", "ray")}
-        walls = {
-            "one_worker": timed_run(suite, runner.ProcessExecutor(1), args.only, dirs["one_worker"]),
-            "n_workers": timed_run(suite, runner.ProcessExecutor(args.workers), args.only, dirs["n_workers"]),
-        }
-        with RayExecutor(num_cpus=args.workers, init_kwargs={"include_dashboard": False}) as ray_executor:
-            walls["ray"] = timed_run(suite, ray_executor, args.only, dirs["ray"])
-        tables = {name: per_seed_results(d) for name, d in dirs.items()}
+        for name, make in executors.items():
+            executor = make()
+            try:
+                walls[name] = timed_run(suite, executor, args.only, Path(tmp) / name)
+            finally:
+                if hasattr(executor, "close"):
+                    executor.close()
+            tables[name] = per_seed_results(Path(tmp) / name)
     recorded_dir = default_results_dir(suite)
     recorded = per_seed_results(recorded_dir, args.only) if (recorded_dir / RUNS_DIR).is_dir() else {}
     identical = {
-        "n_workers_vs_one_worker": tables["n_workers"] == tables["one_worker"],
-        "ray_vs_one_worker": tables["ray"] == tables["one_worker"],
-        # only where the suite's recorded files hold every job of the subset
-        "one_worker_vs_recorded": tables["one_worker"] == recorded if recorded else None,
+        f"{name}_vs_serial": tables[name] == tables["serial"] for name in executors if name != "serial"
     }
-    episodes = sum(len(v["episodes"]) for v in tables["one_worker"].values())
+    # only where the suite's recorded files hold every job of the subset
+    identical["serial_vs_recorded"] = tables["serial"] == recorded if recorded else None
+    episodes = sum(len(v["episodes"]) for v in tables["serial"].values())
+    speedups = {
+        f"{name}_over_{base}": walls[base] / walls[name]
+        for base in ("serial", "one_worker")
+        for name in ("n_workers", "ray")
+    }
     payload = {
         "suite": suite.name,
         "fingerprint": suite.fingerprint(),
         "agents": args.only,
-        "jobs": len(tables["one_worker"]),
+        "jobs": len(tables["serial"]),
         "episodes": episodes,
         "workers": args.workers,
+        "serial_torch_threads": serial_threads,
         "wall_s": walls,
-        "speedup_n_workers_over_one": walls["one_worker"] / walls["n_workers"],
-        "speedup_ray_over_one": walls["one_worker"] / walls["ray"],
+        "speedup": speedups,
         "identical_per_seed_results": identical,
         "recorded_results_dir": str(recorded_dir) if recorded else None,
     }
     path = save_result(f"parallel-{suite.name}", payload)
+    n = args.workers
     print(
         f"suite {suite.name}, agents {args.only}: {payload['jobs']} jobs, {episodes} episodes\n"
-        f"  1 worker process      {walls['one_worker']:7.1f} s\n"
-        f"  {args.workers} worker processes    {walls['n_workers']:7.1f} s   speed-up {payload['speedup_n_workers_over_one']:.2f}x\n"
-        f"  Ray, {args.workers} CPUs           {walls['ray']:7.1f} s   speed-up {payload['speedup_ray_over_one']:.2f}x\n"
+        f"  --workers 1 (this process, {serial_threads} torch threads) {walls['serial']:7.1f} s\n"
+        f"  1 worker process (1 thread)              {walls['one_worker']:7.1f} s\n"
+        f"  {n} worker processes (1 thread each)      {walls['n_workers']:7.1f} s   "
+        f"speed-up {speedups['n_workers_over_serial']:.2f}x over --workers 1, "
+        f"{speedups['n_workers_over_one_worker']:.2f}x over 1 worker process\n"
+        f"  Ray, {n} CPUs                              {walls['ray']:7.1f} s   "
+        f"speed-up {speedups['ray_over_serial']:.2f}x, {speedups['ray_over_one_worker']:.2f}x\n"
         f"  identical per-seed results: {identical}\nwrote {path}"
     )
     return 0 if all(v is not False for v in identical.values()) else 1
