@@ -579,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.ray_executor import RayExecutor
         except ImportError:  # run as `python benchmarks/agents.py`
             from ray_executor import RayExecutor
-        executor = RayExecutor(args.ray_address, num_gpus_per_job=args.gpus_per_job)
+        try:
+            executor = RayExecutor(args.ray_address, num_gpus_per_job=args.gpus_per_job)
+        except ValueError as exc:  # e.g. a negative --gpus-per-job
+            parser.error(str(exc))
     else:
         executor = make_executor(args.workers)
     try:

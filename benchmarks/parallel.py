@@ -78,7 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes to compare with one")
     parser.add_argument("--toy", action="store_true", help="the suite shrunk to seconds (trying it out)")
     args = parser.parse_args(argv)
-    suite = get_suite(args.suite, toy_version=args.toy)
+    try:
+        suite = get_suite(args.suite, toy_version=args.toy)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.workers < 2:
+        parser.error(f"--workers {args.workers}: must be >= 2 (it is compared with one worker)")
+    known = {*suite.learning_agents, *suite.schedules, *(["random"] if suite.random else [])}
+    if not set(args.only) <= known:  # an unknown agent would run no job and compare nothing
+        parser.error(
+            f"--only {sorted(set(args.only) - known)}: not in suite {suite.name!r} ({', '.join(sorted(known))})"
+        )
     import torch  # after the argument check: a usage error should not wait for torch
 
     serial_threads = torch.get_num_threads()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -316,3 +317,22 @@ def test_suites_have_ten_evaluation_seeds_and_three_training_seeds():
 def test_overlapping_seeds_are_refused():
     with pytest.raises(ValueError, match="both training and evaluation"):
         dataclasses.replace(suites.TINY_SUITE, train_seeds=(0, 1000))
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        ("agents", ["--suite", "tiny", "--gpus-per-job", "1"], "needs --ray"),
+        ("agents", ["--suite", "tiny", "--ray", "--gpus-per-job", "-1"], "must be >= 0"),
+        ("agents", ["--suite", "tiny", "--only", "nope"], "not in suite"),
+        ("parallel", ["--only", "nope"], "not in suite 'tiny'"),
+        ("parallel", ["--workers", "1"], "must be >= 2"),
+        ("parallel", ["--suite", "nope"], "unknown suite"),
+    ],
+)
+def test_bad_command_lines_name_the_problem(script, argv, message, capsys):
+    module = importlib.import_module(f"benchmarks.{script}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
