@@ -11,10 +11,10 @@ warm-up mini-batches, so a change in machine load during the run affects both al
 that DataLoader workers prepared ahead during the other pipeline's turn are not counted as free.
 
 Usage (from the repository root):
-    python benchmarks/data_path.py                       # WRN-10-1, 32x32, batch 128, CPU
-    python benchmarks/data_path.py --transforms tensor   # against a transforms.v2 uint8 loader
-    python benchmarks/data_path.py --workers 0 --repeats 9
-    python benchmarks/data_path.py --device cuda
+    python -m benchmarks.data_path                       # WRN-10-1, 32x32, batch 128, CPU
+    python -m benchmarks.data_path --transforms tensor   # against a transforms.v2 uint8 loader
+    python -m benchmarks.data_path --workers 0 --repeats 9
+    python -m benchmarks.data_path --device cuda
 """
 
 from __future__ import annotations
@@ -34,16 +34,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
+from benchmarks._record import save_result
 from lrgym.batches import CROP_PADDING, DeviceSplit
 from lrgym.config import LRTuningConfig
 from lrgym.devices import resolve_device
 from lrgym.models import build_model
 from lrgym.training import Trainer
-
-try:
-    from benchmarks._record import save_result
-except ImportError:  # run as `python benchmarks/data_path.py`: benchmarks/ itself is on sys.path
-    from _record import save_result
 
 TARGET_RATIO = 1.3  # the trainer must reach this multiple of the DataLoader loop's images/s on CPU
 

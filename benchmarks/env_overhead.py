@@ -10,7 +10,7 @@
    an upper bound), on CIFAR-shaped synthetic data.
 
 Usage (from the repository root):
-    python benchmarks/env_overhead.py [--repeats 5] [--device cpu]
+    python -m benchmarks.env_overhead [--repeats 5] [--device cpu]
 """
 
 from __future__ import annotations
@@ -28,16 +28,12 @@ import torch
 from gymnasium.utils import seeding
 
 import lrgym
+from benchmarks._record import save_result
 from lrgym import features
 from lrgym.config import LRTuningConfig
 from lrgym.models import build_model, weight_layers
 from lrgym.presets import PRESETS
 from lrgym.training import Trainer
-
-try:
-    from benchmarks._record import save_result
-except ImportError:  # run as `python benchmarks/env_overhead.py`
-    from _record import save_result
 
 ENV_TARGET = 1.05  # env episode time / direct episode time
 PRESET_FEATURE_TARGET = 0.02  # feature time / step time, each preset with its own step size

@@ -9,8 +9,8 @@ optionally `torch.compile`. FLOPs per training image (forward and backward) are 
 of the convolutions and the linear layer: about 2.36 GFLOP for WRN-16-4 and 31.5 for WRN-28-10.
 
 Usage (from the repository root, on a machine with a CUDA GPU):
-    python benchmarks/gpu_throughput.py
-    python benchmarks/gpu_throughput.py --compile --models 16-4
+    python -m benchmarks.gpu_throughput
+    python -m benchmarks.gpu_throughput --compile --models 16-4
 """
 
 from __future__ import annotations
@@ -25,15 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks._record import save_result
 from lrgym.config import LRTuningConfig
 from lrgym.devices import resolve_device
 from lrgym.models import architecture
 from lrgym.training import Trainer
-
-try:
-    from benchmarks._record import save_result
-except ImportError:  # run as `python benchmarks/gpu_throughput.py`: benchmarks/ itself is on sys.path
-    from _record import save_result
 
 # Forward + backward GFLOP per training image at 32x32 (multiply-adds counted as 2 FLOPs).
 NOMINAL_GFLOP_PER_IMAGE = {(16, 4): 2.36, (28, 10): 31.5}

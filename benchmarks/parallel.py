@@ -15,9 +15,9 @@ below the whole suite's: each evaluation job runs its 10 seeds in one process, a
 stage has only two of them.
 
 Usage (from the repository root; keep the machine otherwise idle while it runs):
-    python benchmarks/parallel.py                      # tiny suite: constant, cosine, random; 2 workers
-    python benchmarks/parallel.py --only cosine random --workers 2
-    python benchmarks/parallel.py --toy                # seconds: the machinery only
+    python -m benchmarks.parallel                      # tiny suite: constant, cosine, random; 2 workers
+    python -m benchmarks.parallel --only cosine random --workers 2
+    python -m benchmarks.parallel --toy                # seconds: the machinery only
 """
 
 from __future__ import annotations
@@ -30,14 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: import the runner as `benchmarks.agents`, so
-    # that Ray workers, which unpickle `run_job` by its module name, find the same module
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks import agents as runner  # noqa: E402
-from benchmarks._record import save_result  # noqa: E402
-from benchmarks.ray_executor import RayExecutor  # noqa: E402
-from benchmarks.suites import RUNS_DIR, default_results_dir, get_suite  # noqa: E402
+from benchmarks import runner
+from benchmarks._record import save_result
+from benchmarks.ray_executor import RayExecutor
+from benchmarks.suites import RUNS_DIR, default_results_dir, get_suite
 
 
 def per_seed_results(results_dir: Path, only: list[str] | None = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ member trains the full budget; an exploit copies a state, it does not save train
 schedule and `train_steps` decisions for a learning agent.
 
 Usage (from the repository root):
-    python benchmarks/pbt.py --suite tiny [--toy] [--population 4] [--ray-address ADDR]
+    python -m benchmarks.pbt --suite tiny [--toy] [--population 4] [--ray-address ADDR]
 """
 
 from __future__ import annotations
@@ -52,25 +52,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
+from benchmarks import stats
+from benchmarks._record import git_commit, machine
+from benchmarks.ray_executor import RayExecutor
+from benchmarks.runner import write_json_atomic
+from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
 from lrgym.actions import absolute_action, absolute_lr
 from lrgym.config import LRTuningConfig
 from lrgym.integrations.optional import require
 from lrgym_agents.base import Agent, AgentError, Callback, env_config, read_metadata
 from lrgym_agents.schedules import PROGRESS_FROM_END
-
-try:
-    from benchmarks import stats
-    from benchmarks._record import git_commit, machine
-    from benchmarks.agents import write_json_atomic
-    from benchmarks.ray_executor import RayExecutor
-    from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
-except ImportError:  # run as `python benchmarks/pbt.py`: benchmarks/ itself is on sys.path
-    import stats
-    from _record import git_commit, machine
-    from ray_executor import RayExecutor
-    from suites import RUNS_DIR, Suite, default_results_dir, get_suite
-
-    from agents import write_json_atomic
 
 # --- hyperparameters --------------------------------------------------------------------------
 POPULATION = 4  # members per training seed (whole training runs); 2 run at a time on 2 cores
@@ -483,7 +474,7 @@ def evaluate_schedule(
 def _record(
     suite: Suite, job: dict[str, Any], start: float, cpu_start: float, load: float, **body: Any
 ) -> dict:
-    """A run file as the runner writes one (benchmarks/agents.py `run_job`)."""
+    """A run file as the runner writes one (benchmarks/runner.py `run_job`)."""
     return {
         "job": job,
         "suite": suite.to_dict(),

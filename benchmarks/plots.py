@@ -10,7 +10,7 @@
   episode), or for the alternating protocol the test accuracy after each learning episode.
 
 Usage (from the repository root; the runner calls it at the end):
-    python benchmarks/plots.py --suite tiny [--toy] [--results-dir DIR]
+    python -m benchmarks.plots --suite tiny [--toy] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -27,19 +27,15 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 import numpy as np  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
-try:
-    from benchmarks.stats import (
-        SUMMARY_JSON,
-        AgentRuns,
-        load_records,
-        load_runs,
-        performance_profile,
-        summarize,
-    )
-    from benchmarks.suites import PLOTS_DIR, RUNS_DIR, Suite, default_results_dir, get_suite
-except ImportError:  # run as `python benchmarks/plots.py`: benchmarks/ itself is on sys.path
-    from stats import SUMMARY_JSON, AgentRuns, load_records, load_runs, performance_profile, summarize
-    from suites import PLOTS_DIR, RUNS_DIR, Suite, default_results_dir, get_suite
+from benchmarks.stats import (
+    SUMMARY_JSON,
+    AgentRuns,
+    load_records,
+    load_runs,
+    performance_profile,
+    summarize,
+)
+from benchmarks.suites import PLOTS_DIR, RUNS_DIR, Suite, default_results_dir, get_suite
 
 DPI = 130  # pixels per inch of the PNG files
 PROFILE_POINTS = 101  # thresholds of the performance profile

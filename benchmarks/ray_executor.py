@@ -1,6 +1,6 @@
 """Running benchmark jobs as Ray tasks, on this machine or on a Ray cluster.
 
-`RayExecutor` implements the runner's `Executor` protocol (`benchmarks/agents.py`): every job is
+`RayExecutor` implements the runner's `Executor` protocol (`benchmarks/runner.py`): every job is
 one Ray task running the runner's pure `run_job`, with `num_cpus_per_job` CPUs and
 `num_gpus_per_job` GPUs reserved for it (fractions pack several jobs onto one GPU), and results
 are yielded as tasks finish. A job's run file is its result, so how its files reach the results
@@ -20,8 +20,8 @@ like the local executors. Without GPUs reserved, tasks see none (`CUDA_VISIBLE_D
 job on `device="auto"` then trains on the CPU instead of sharing a GPU Ray does not account for.
 
 Usage:
-    python benchmarks/agents.py --suite tiny --ray                                  # local Ray
-    python benchmarks/agents.py --suite cifar10 --ray-address ray://head:10001 --gpus-per-job 0.25
+    python -m benchmarks.runner --suite tiny --ray                                  # local Ray
+    python -m benchmarks.runner --suite cifar10 --ray-address ray://head:10001 --gpus-per-job 0.25
 """
 
 from __future__ import annotations
@@ -35,12 +35,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.suites import MODELS_DIR, RUNS_DIR
 from lrgym.integrations.optional import require
-
-try:
-    from benchmarks.suites import MODELS_DIR, RUNS_DIR
-except ImportError:  # run as a script from benchmarks/: benchmarks/ itself is on sys.path
-    from suites import MODELS_DIR, RUNS_DIR
 
 Job = dict[str, Any]
 
@@ -58,10 +54,8 @@ SHIP_EXCLUDES = [
     "*.egg-info/",
 ]
 # Import roots inside the shipped copy (relative: Python resolves them in the task's working
-# directory, the copy's root): `lrgym` from src/, and the benchmark scripts' bare imports
-# (`from suites import ...`) from benchmarks/. The copy's root itself provides `benchmarks.*`.
-SHIPPED_PYTHONPATH = ("src", "benchmarks")
-AGENTS_PACKAGE = "lrgym_agents"  # agents/ installs under this name (see pyproject.toml)
+# directory, the copy's root): `lrgym` and `lrgym_agents` from src/, `benchmarks.*` from the root.
+SHIPPED_PYTHONPATH = ("src", ".")
 SCRATCH_PREFIX = "lrgym-job-"  # a shipped job's results directory on its node
 
 
@@ -109,7 +103,6 @@ class RayExecutor:
         self.init_kwargs = dict(init_kwargs or {})
         self.workers = 1  # jobs that fit at once; set once Ray runs (the runner logs it)
         self._started_ray = False
-        self._staging: tempfile.TemporaryDirectory | None = None  # the agents package, renamed
 
     # --- Ray -------------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -142,36 +135,20 @@ class RayExecutor:
         if not self.num_gpus_per_job:
             env_vars["CUDA_VISIBLE_DEVICES"] = ""
         if not self.ship_code:  # this machine's files, whatever directory Ray starts workers in
-            env_vars["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "benchmarks")])
+            env_vars["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])
             return {"env_vars": env_vars}
         env_vars["PYTHONPATH"] = os.pathsep.join(SHIPPED_PYTHONPATH)
         return {
             "working_dir": str(REPO_ROOT),
             "excludes": SHIP_EXCLUDES,
-            "py_modules": [str(self._agents_package())],
             "env_vars": env_vars,
         }
 
-    def _agents_package(self) -> Path:
-        """agents/ copied under its import name, for Ray's `py_modules` (which imports a
-        directory by its own name)."""
-        if self._staging is None:
-            self._staging = tempfile.TemporaryDirectory(prefix="lrgym-ship-")
-            shutil.copytree(
-                REPO_ROOT / "agents",
-                Path(self._staging.name) / AGENTS_PACKAGE,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        return Path(self._staging.name) / AGENTS_PACKAGE
-
     def close(self) -> None:
-        """Shuts Ray down if this executor started it; removes the staged package."""
+        """Shuts Ray down if this executor started it."""
         if self._started_ray:
             require("ray", "ray").shutdown()
             self._started_ray = False
-        if self._staging is not None:
-            self._staging.cleanup()
-            self._staging = None
 
     def __enter__(self) -> RayExecutor:
         return self

@@ -26,7 +26,7 @@ not import with pandas 3 and whose 8.x releases no longer accept the arguments r
 It is also vectorised, and seeded through its own `numpy.random.Generator`.
 
 Usage (from the repository root; the runner calls it at the end):
-    python benchmarks/stats.py --suite tiny [--toy] [--results-dir DIR]
+    python -m benchmarks.stats --suite tiny [--toy] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -45,10 +45,7 @@ import numpy as np
 import scipy.stats
 from rliable import metrics
 
-try:
-    from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
-except ImportError:  # run as `python benchmarks/stats.py`: benchmarks/ itself is on sys.path
-    from suites import RUNS_DIR, Suite, default_results_dir, get_suite
+from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
 
 SUMMARY_JSON, SUMMARY_CSV, SUMMARY_MD = "summary.json", "summary.csv", "summary.md"
 KINDS = ("learning", "schedule", "random")

@@ -2,7 +2,7 @@
 
 A suite is an environment (id and keyword arguments), the learning agents with their training
 budget and training seeds, the hand schedules with the grid of peak learning rates they are tuned
-over, the random agent, and the held-out evaluation seeds. `benchmarks/agents.py` turns a suite
+over, the random agent, and the held-out evaluation seeds. `benchmarks/runner.py` turns a suite
 into jobs; `benchmarks/stats.py` and `benchmarks/plots.py` read what those jobs wrote.
 
 Rules every suite follows, so that the comparison is fair and cannot leak the test set:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.stats
 
-# benchmarks/ is a folder of scripts at the repository root, not an installed package.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks import agents as runner  # noqa: E402
-from benchmarks import stats, suites  # noqa: E402
+from benchmarks import runner, stats, suites
 
 EPISODE_KEYS = {
     "seed",
@@ -322,9 +315,9 @@ def test_overlapping_seeds_are_refused():
 @pytest.mark.parametrize(
     ("script", "argv", "message"),
     [
-        ("agents", ["--suite", "tiny", "--gpus-per-job", "1"], "needs --ray"),
-        ("agents", ["--suite", "tiny", "--ray", "--gpus-per-job", "-1"], "must be >= 0"),
-        ("agents", ["--suite", "tiny", "--only", "nope"], "not in suite"),
+        ("runner", ["--suite", "tiny", "--gpus-per-job", "1"], "needs --ray"),
+        ("runner", ["--suite", "tiny", "--ray", "--gpus-per-job", "-1"], "must be >= 0"),
+        ("runner", ["--suite", "tiny", "--only", "nope"], "not in suite"),
         ("parallel", ["--only", "nope"], "not in suite 'tiny'"),
         ("parallel", ["--workers", "1"], "must be >= 2"),
         ("parallel", ["--suite", "nope"], "unknown suite"),

@@ -16,8 +16,7 @@ import gymnasium as gym
 import pytest
 import torch
 
-from benchmarks import agents as runner
-from benchmarks import pbt, stats, suites
+from benchmarks import pbt, runner, stats, suites
 from benchmarks.ray_executor import RayExecutor
 from lrgym_agents.base import AgentError
 from lrgym_agents.evaluation import run_episode

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import agents as runner
-from benchmarks import suites
+from benchmarks import runner, suites
 from benchmarks.parallel import per_seed_results
 from benchmarks.ray_executor import REPO_ROOT, SCRATCH_PREFIX, RayExecutor
 
@@ -119,14 +118,14 @@ def _probe(job: dict[str, Any]) -> dict[str, Any]:
     """Where a task's code comes from, and its thread and GPU settings."""
     import torch
 
-    import benchmarks.agents
+    import benchmarks.runner
     import lrgym
     import lrgym_agents
 
     return {
         "lrgym": lrgym.__file__,
         "lrgym_agents": lrgym_agents.__file__,
-        "benchmarks.agents": benchmarks.agents.__file__,
+        "benchmarks.runner": benchmarks.runner.__file__,
         "threads": torch.get_num_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -159,7 +158,7 @@ def test_cluster_mode_ships_code_and_brings_files_back(
     assert rep.failed == {} and rep.blocked == [] and len(rep.done) == 2
     _check_same_results(tmp_path, serial_dir, suite, CLUSTER_AGENTS)
     assert _scratch_dirs() == scratch_before  # each job's scratch directory is removed
-    for module in ("lrgym", "lrgym_agents", "benchmarks.agents"):
+    for module in ("lrgym", "lrgym_agents", "benchmarks.runner"):
         assert not where[module].startswith(str(REPO_ROOT)), f"{module} was not shipped: {where[module]}"
     assert where["lrgym"].endswith("src/lrgym/__init__.py")
     assert where["threads"] == 1 and where["OMP_NUM_THREADS"] == "1" and where["CUDA_VISIBLE_DEVICES"] == ""

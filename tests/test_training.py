@@ -73,12 +73,13 @@ def test_a_single_non_finite_parameter_is_divergence(micro_cfg: LRTuningConfig) 
     assert trainer.train(1).diverged
 
 
-def _final_val_accuracy(cfg: LRTuningConfig, lr: float, seed: int) -> float | None:
-    """Constant-LR run over the whole budget; None if it diverged."""
+def _final_val_accuracy(cfg: LRTuningConfig, lr: float, seed: int, cosine: bool = False) -> float | None:
+    """A run over the whole budget at a constant LR (or cosine-annealed from it); None if it diverged."""
     trainer = Trainer(cfg, seed)
-    trainer.set_lr(lr)
     previous = 0
-    for boundary in cfg.batch_boundaries():
+    boundaries = cfg.batch_boundaries()
+    for step, boundary in enumerate(boundaries):
+        trainer.set_lr(lr * 0.5 * (1 + math.cos(math.pi * step / len(boundaries))) if cosine else lr)
         if trainer.train(boundary - previous).diverged:
             return None
         previous = boundary
@@ -86,11 +87,12 @@ def _final_val_accuracy(cfg: LRTuningConfig, lr: float, seed: int) -> float | No
 
 
 def test_synthetic_is_learnable_and_sensitive_to_the_learning_rate(tiny_cfg: LRTuningConfig) -> None:
-    # The Tiny preset: WRN-10-1 on `synthetic`, a 2-epoch budget.
-    good = [_final_val_accuracy(tiny_cfg, 0.2, seed) for seed in (0, 1, 2)]
+    # The Tiny preset: WRN-10-1 on `synthetic`, a 2-epoch budget. A constant LR ends wherever its
+    # last noisy steps leave it (0.63-0.94 over seeds and CPUs at 0.2); an annealed one is stable.
+    good = [_final_val_accuracy(tiny_cfg, 0.4, seed, cosine=True) for seed in (0, 1)]
     tiny = [_final_val_accuracy(tiny_cfg, 1e-4, seed) for seed in (0, 1)]
     huge = [_final_val_accuracy(tiny_cfg, 10.0, seed) for seed in (0, 1)]
-    print(f"val accuracy after 2 epochs: lr=0.2 {good}, lr=1e-4 {tiny}, lr=10 {huge}")
-    assert all(a is not None and a >= 0.7 for a in good) and sum(good) / len(good) >= 0.8
+    print(f"val accuracy after 2 epochs: cosine from 0.4 {good}, lr=1e-4 {tiny}, lr=10 {huge}")
+    assert all(a is not None and a >= 0.85 for a in good)
     assert all(a is not None and a < 0.3 for a in tiny)
     assert huge == [None, None]  # detected as divergence

@@ -23,11 +23,11 @@ process, `ProcessExecutor` in a pool of spawned processes (`--workers N`). Any o
 (a Ray cluster, say) only has to map `run_job` over job dicts and yield the results.
 
 Usage (from the repository root):
-    python benchmarks/agents.py --suite tiny --workers 2
-    python benchmarks/agents.py --suite tiny --toy                  # seconds: the machinery only
-    python benchmarks/agents.py --suite fashion --only dqn cosine   # a subset of the agents
-    python benchmarks/agents.py --suite tiny --ray                  # jobs as Ray tasks, Ray started here
-    python benchmarks/agents.py --suite cifar10 --ray-address auto --gpus-per-job 0.5
+    python -m benchmarks.runner --suite tiny --workers 2
+    python -m benchmarks.runner --suite tiny --toy                  # seconds: the machinery only
+    python -m benchmarks.runner --suite fashion --only dqn cosine   # a subset of the agents
+    python -m benchmarks.runner --suite tiny --ray                  # jobs as Ray tasks, Ray started here
+    python -m benchmarks.runner --suite cifar10 --ray-address auto --gpus-per-job 0.5
 """
 
 from __future__ import annotations
@@ -50,26 +50,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-try:
-    from benchmarks._record import REPO_ROOT, git_commit, machine
-    from benchmarks.suites import (
-        MODELS_DIR,
-        RUNS_DIR,
-        Suite,
-        default_results_dir,
-        get_suite,
-        suite_from_dict,
-    )
-except ImportError:  # run as `python benchmarks/agents.py`: benchmarks/ itself is on sys.path
-    from _record import REPO_ROOT, git_commit, machine
-    from suites import (
-        MODELS_DIR,
-        RUNS_DIR,
-        Suite,
-        default_results_dir,
-        get_suite,
-        suite_from_dict,
-    )
+from benchmarks._record import REPO_ROOT, git_commit, machine
+from benchmarks.suites import (
+    MODELS_DIR,
+    RUNS_DIR,
+    Suite,
+    default_results_dir,
+    get_suite,
+    suite_from_dict,
+)
 
 Job = dict[str, Any]
 JobFn = Callable[[Job], dict[str, Any]]
@@ -501,11 +490,7 @@ def run_suite(
     if rep.blocked:
         log(f"not run, waiting on failed or filtered jobs: {', '.join(rep.blocked)}")
     if report and (results_dir / RUNS_DIR).is_dir():
-        try:
-            from benchmarks import plots, stats
-        except ImportError:
-            import plots
-            import stats
+        from benchmarks import plots, stats
 
         summary = stats.summarize(results_dir, suite)
         log(stats.markdown_table(summary))
@@ -575,10 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.results_dir or default_results_dir(suite)
     print(f"suite {suite.name} ({suite.fingerprint()}): {suite.description}; results in {results_dir}")
     if use_ray:
-        try:
-            from benchmarks.ray_executor import RayExecutor
-        except ImportError:  # run as `python benchmarks/agents.py`
-            from ray_executor import RayExecutor
+        from benchmarks.ray_executor import RayExecutor
+
         try:
             executor = RayExecutor(args.ray_address, num_gpus_per_job=args.gpus_per_job)
         except ValueError as exc:  # e.g. a negative --gpus-per-job
