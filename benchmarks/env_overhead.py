@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.utils import seeding
 
 import lrgym
 from benchmarks._record import save_result
 from lrgym import features
 from lrgym.config import LRTuningConfig
+from lrgym.layout import episode_trainer_seed
 from lrgym.models import build_model, weight_layers
 from lrgym.presets import PRESETS
 from lrgym.training import Trainer
@@ -85,7 +85,7 @@ def lockstep_episode(cfg: LRTuningConfig, seed: int) -> tuple[float, float]:
     trainer seed (so they train on the same batches). Returns (env seconds, direct seconds).
     """
     env = gym.make("LRTuning-Tiny-v0", config=cfg, preset=None)
-    trainer_seed = int(seeding.np_random(seed)[0].integers(2**63 - 1))  # what env.reset draws
+    trainer_seed = episode_trainer_seed(seed)  # what env.reset draws
     clock = time.perf_counter
 
     start = clock()

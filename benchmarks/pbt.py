@@ -19,7 +19,7 @@ suite is fair:
    LRs are snapped to what the environment's `absolute` action can express, so replaying the
    schedule on the training seed reproduces the winning run exactly (on the CPU).
 3. The schedule is evaluated on the suite's held-out evaluation seeds through the environment
-   (`action_mode="absolute"`, `PBTScheduleAgent`), and written as the runner's evaluation jobs
+   (`action_mode="absolute"`, the `table` schedule), and written as the runner's evaluation jobs
    are: `<results>/runs/eval-pbt-s<seed>.json`, beside `<results>/runs/pbt-s<seed>.json` (the
    search: members, lineage, exploits and compute; job kind "pbt").
 
@@ -50,7 +50,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.utils import seeding
 
 from benchmarks import stats
 from benchmarks._record import git_commit, machine
@@ -60,8 +59,8 @@ from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
 from lrgym.actions import absolute_action, absolute_lr
 from lrgym.config import LRTuningConfig
 from lrgym.integrations.optional import require
-from lrgym_agents.base import Agent, AgentError, Callback, env_config, read_metadata
-from lrgym_agents.schedules import PROGRESS_FROM_END
+from lrgym.layout import episode_trainer_seed
+from lrgym_agents.schedules import ScheduleAgent
 
 # --- hyperparameters --------------------------------------------------------------------------
 POPULATION = 4  # members per training seed (whole training runs); 2 run at a time on 2 cores
@@ -80,82 +79,12 @@ TRAINER_FILE, LINEAGE_FILE = "trainer.pt", "lineage.json"  # one checkpoint's fi
 REPORTED = (TIME_ATTR, METRIC, "lr", "diverged", "interval_cpu_s")  # kept of each report
 
 
-# --- the schedule as an agent -----------------------------------------------------------------
-class PBTScheduleAgent(Agent):
-    """Replays a fixed per-decision list of learning rates through the `absolute` action mode.
-
-    The decision index comes from the observation's progress entry (t/T after t of T
-    decisions), as the hand schedules read it; the action is `absolute_action(cfg, lrs[t])`.
-
-    Args:
-        env: an LRTuning env with `action_mode="absolute"`.
-        lrs: one learning rate per decision of the env's run (`cfg.num_steps`), each within
-            [lr_min, lr_max].
-    """
-
-    name = AGENT
-    action_modes = ("absolute",)
-    learns = False
-
-    def __init__(
-        self,
-        env: gym.Env | gym.vector.VectorEnv,
-        seed: int = 0,
-        name: str | None = None,
-        *,
-        lrs: Sequence[float],
-    ) -> None:
-        super().__init__(env, seed=seed, name=name)
-        cfg = env_config(env)
-        if cfg is None:
-            raise AgentError("PBTScheduleAgent needs an LRTuning env: its progress and LR range")
-        self.cfg: LRTuningConfig = cfg
-        self._set(lrs)
-
-    def _set(self, lrs: Sequence[float]) -> None:
-        lrs = [float(lr) for lr in lrs]
-        if len(lrs) != self.cfg.num_steps:
-            raise AgentError(f"{len(lrs)} learning rates for a run of {self.cfg.num_steps} decisions")
-        bad = [lr for lr in lrs if not (math.isfinite(lr) and self.cfg.lr_min <= lr <= self.cfg.lr_max)]
-        if bad:
-            raise AgentError(f"learning rates {bad[:3]} lie outside [{self.cfg.lr_min}, {self.cfg.lr_max}]")
-        self.lrs = lrs
-
-    def learn(self, total_steps: int, callback: Callback | None = None) -> PBTScheduleAgent:
-        """Does nothing: the schedule was searched for by PBT, before this agent existed."""
-        return self
-
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        return absolute_action(self.cfg, self.lrs[self.decision(obs)])
-
-    def decision(self, obs: np.ndarray) -> int:
-        """The index t of the decision to take, from the observation's progress t/T."""
-        obs = np.asarray(obs)
-        if obs.shape != self.observation_space.shape:
-            raise AgentError(
-                f"act() takes one observation of shape {self.observation_space.shape}, got {obs.shape}"
-            )
-        steps = self.cfg.num_steps
-        t = round(float(obs.reshape(-1, obs.shape[-1])[-1, -PROGRESS_FROM_END]) * steps)
-        if not 0 <= t < steps:
-            raise AgentError(f"observation progress {t}/{steps} is not a decision still to take")
-        return t
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"lrs": list(self.lrs)}
-
-    def _load(self, path: Path) -> None:
-        self._set((read_metadata(path).get("hyperparameters") or {}).get("lrs", []))
+def schedule_agent(env: gym.Env, lrs: Sequence[float]) -> ScheduleAgent:
+    """The PBT schedule as an agent: the `table` schedule of its per-decision LRs, named "pbt"."""
+    return ScheduleAgent(env, name=AGENT, schedule="table", lrs=list(lrs))
 
 
 # --- one member of the population (runs inside Ray Tune) --------------------------------------
-def episode_trainer_seed(seed: int) -> int:
-    """The `Trainer` seed of the environment's `reset(seed=seed)` (see `LRTuningEnv.reset`), so
-    that PBT on training seed s trains the very run a schedule tuned on s trains."""
-    rng, _ = seeding.np_random(seed)
-    return int(rng.integers(2**63 - 1))
-
-
 def expressible_lr(cfg: LRTuningConfig, lr: float) -> float:
     """`lr` clipped to [lr_min, lr_max] and rounded to what an `absolute` action (float32) sets."""
     return absolute_lr(cfg, float(absolute_action(cfg, lr)[0]))
@@ -466,7 +395,7 @@ def evaluate_schedule(
     torch.set_num_threads(1)
 
     env = gym.make(suite.env_id, **{**suite.env_kwargs, "action_mode": "absolute"})
-    agent = PBTScheduleAgent(env, lrs=lrs)
+    agent = schedule_agent(env, lrs)
     results = evaluate(agent, env, list(seeds))
     return env.unwrapped.config.to_dict(), [r.to_dict() for r in results]
 
@@ -535,7 +464,7 @@ def run_seed(
         cpu,
         load,
         env_config=env_cfg,
-        learns=PBTScheduleAgent.learns,
+        learns=False,
         hyperparameters={"lrs": searched["schedule"], **searched["settings"]},
         pbt={k: searched[k] for k in ("winner", "compute", "decisions_per_interval", "lr_space")},
         episodes=episodes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import resource
 import warnings
@@ -14,7 +15,8 @@ from gymnasium.error import ResetNeeded
 import lrgym
 from lrgym import datasets
 from lrgym.env import LRTuningEnv
-from lrgym.features import OBS_BOUND, TRAINING_SIGNALS, features_per_layer
+from lrgym.features import OBS_BOUND, features_per_layer
+from lrgym.layout import TRAINING_SIGNALS
 
 LRTUNING_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("LRTuning-"))
 # Seconds-long episodes for tests that only need the mechanics.
@@ -61,23 +63,60 @@ def test_gym_make_with_module_prefix_registers_on_demand() -> None:
     assert out.stdout.split() == ["LRTuning-Tiny-v0", "True"]
 
 
-def test_tiny_passes_gymnasium_env_checker_with_warnings_as_errors() -> None:
+# Every preset's own MDP (actions, features, reward, wrappers) on a few hundred synthetic images
+# and a WRN-10-1 on the CPU: what the checkers examine, in seconds.
+CHEAP = {
+    "device": "cpu",
+    "dataset": "synthetic",
+    "depth": 10,
+    "width": 1,
+    "synthetic_train_size": 500,
+    "synthetic_test_size": 100,
+    "val_size": 100,
+    "val_subset_size": 50,
+    "batch_size": 32,
+    "eval_batch_size": 100,
+    "epochs": 0.5,
+}
+
+
+def _cheap(env_id: str, **kwargs) -> gym.Env:
+    env = gym.make(env_id, **CHEAP, **kwargs)
+    # On the CPU every preset is deterministic: let the checker test that too (a preset that may
+    # run on CUDA is registered as nondeterministic, which makes the checker skip it).
+    env.unwrapped.spec = dataclasses.replace(env.unwrapped.spec, nondeterministic=False)
+    return env
+
+
+@pytest.mark.parametrize("env_id", LRTUNING_IDS)
+def test_every_preset_passes_gymnasium_env_checker_with_warnings_as_errors(env_id: str) -> None:
     from gymnasium.utils.env_checker import check_env
 
-    env = gym.make("LRTuning-Tiny-v0", device="cpu", render_mode="ansi", epochs=0.5)
+    env = _cheap(env_id, render_mode="ansi")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
 
 
-@pytest.mark.parametrize("action_mode", ["discrete", "absolute"])
-def test_tiny_passes_sb3_env_checker_with_warnings_as_errors(action_mode: str) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "action_mode"),
+    [(env_id, None) for env_id in LRTUNING_IDS] + [("LRTuning-Tiny-v0", "absolute")],
+)
+def test_every_preset_passes_sb3_env_checker_with_warnings_as_errors(env_id: str, action_mode) -> None:
     from stable_baselines3.common.env_checker import check_env
 
-    env = gym.make("LRTuning-Tiny-v0", device="cpu", action_mode=action_mode, epochs=0.5)
+    env = _cheap(env_id, **({"action_mode": action_mode} if action_mode else {}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_env(env.unwrapped, warn=True)
+        if len(env.observation_space.shape) == 2:  # the paper's stacked states: SB3's MLPs flatten them
+            warnings.filterwarnings("ignore", message=".*unconventional shape", category=UserWarning)
+        check_env(env, warn=True)  # with the preset's wrappers
+
+
+def test_presets_that_may_run_on_cuda_are_registered_as_nondeterministic() -> None:
+    for env_id in LRTUNING_IDS:
+        assert gym.spec(env_id).nondeterministic == (lrgym.PRESETS[env_id].device != "cpu"), env_id
+    assert not gym.spec("LRTuning-Tiny-v0").nondeterministic
 
 
 def _rollout(env: gym.Env, seed: int, actions: list) -> tuple[list, list, list]:

@@ -18,7 +18,7 @@ import torch
 
 from benchmarks import pbt, runner, stats, suites
 from benchmarks.ray_executor import RayExecutor
-from lrgym_agents.base import AgentError
+from lrgym.layout import episode_trainer_seed
 from lrgym_agents.evaluation import run_episode
 
 pytest.importorskip("ray.tune")
@@ -105,7 +105,7 @@ def test_schedule_is_the_winners_lineage_and_replays_exactly(
 
     # The schedule through the env on the training seed is the winning member's run, exactly.
     env = gym.make(suite.env_id, **{**suite.env_kwargs, "action_mode": "absolute"})
-    replay = run_episode(pbt.PBTScheduleAgent(env, lrs=schedule), env, pbt_run["seed"])
+    replay = run_episode(pbt.schedule_agent(env, schedule), env, pbt_run["seed"])
     assert replay.lr == schedule
     assert replay.full_val_acc == winner["final_full_val_acc"]
     assert replay.val_acc[-1] == winner["final_val_acc"]
@@ -116,7 +116,7 @@ def test_trainer_seed_is_the_environments(suite: suites.Suite) -> None:
 
     env = gym.make(suite.env_id, **suite.env_kwargs)
     env.reset(seed=5)
-    ours = Trainer(suite.config(), pbt.episode_trainer_seed(5)).model.state_dict()
+    ours = Trainer(suite.config(), episode_trainer_seed(5)).model.state_dict()
     for name, tensor in env.unwrapped.trainer.model.state_dict().items():
         assert torch.equal(tensor, ours[name])
 
@@ -164,21 +164,6 @@ def test_finished_seeds_are_skipped(pbt_run: dict[str, Any], suite: suites.Suite
             pbt.run(suite, pbt_run["results"], other, executor=executor, log=lambda line: None)
     finally:
         aside.rename(done)
-
-
-def test_schedule_agent_checks_and_round_trips(suite: suites.Suite, tmp_path: Path) -> None:
-    env = gym.make(suite.env_id, **{**suite.env_kwargs, "action_mode": "absolute"})
-    steps = suite.config().num_steps
-    lrs = [0.1 * 0.8**t for t in range(steps)]
-    agent = pbt.PBTScheduleAgent(env, lrs=lrs)
-    loaded = pbt.PBTScheduleAgent(env, lrs=[0.5] * steps).load(agent.save(tmp_path / "agent"))
-    assert loaded.lrs == lrs
-    with pytest.raises(AgentError, match="9 learning rates for a run of 10"):
-        pbt.PBTScheduleAgent(env, lrs=lrs[:-1])
-    with pytest.raises(AgentError, match="outside"):
-        pbt.PBTScheduleAgent(env, lrs=[2.0] * steps)
-    with pytest.raises(AgentError, match="absolute"):
-        pbt.PBTScheduleAgent(gym.make(suite.env_id, **suite.env_kwargs), lrs=lrs)
 
 
 def test_explore_is_seeded_and_clipped() -> None:

@@ -12,11 +12,10 @@ from conftest import FAST_TINY_KWARGS
 
 import lrgym  # noqa: F401 - registers the environments
 from lrgym.actions import next_lr
-from lrgym.features import TRAINING_SIGNALS
+from lrgym.layout import TRAINING_SIGNALS, read_signal, signal_index
 from lrgym_agents.base import AgentError
 from lrgym_agents.registry import make_agent
 from lrgym_agents.schedules import (
-    PROGRESS_FROM_END,
     SCHEDULES,
     RandomAgent,
     ScheduleAgent,
@@ -42,7 +41,12 @@ MILESTONES = {
     "batch_size": 8,  # 40 mini-batches per epoch: one per decision
     "restart_lr_every_epochs": 0.25,
 }
-PARAMS = {"onecycle": {"warmup": 0.4}, "paper-rule": {"period": 3}}  # non-default where there are any
+# Non-default parameters where there are any; the table has one LR per decision of SHORT's run.
+PARAMS = {
+    "onecycle": {"warmup": 0.4},
+    "paper-rule": {"period": 3},
+    "table": {"lrs": [0.3 * 0.7**t for t in range(10)]},
+}
 
 
 def make_env(**kwargs) -> gym.Env:
@@ -78,15 +82,22 @@ def expected(name: str, ts: list[int], peak: float, env: gym.Env, **params) -> l
 
 def fake_obs(env: gym.Env, progress: float) -> np.ndarray:
     obs = np.zeros(env.observation_space.shape, dtype=np.float32)
-    obs[..., -PROGRESS_FROM_END] = progress
+    obs[..., signal_index("progress")] = progress
     return obs
 
 
 # --- exactness in the real environment ------------------------------------------------------
 
 
-def test_progress_position_matches_the_observation_layout() -> None:
-    assert TRAINING_SIGNALS[-PROGRESS_FROM_END] == "progress"
+def test_progress_position_matches_the_observation_layout(short_env: gym.Env) -> None:
+    assert TRAINING_SIGNALS[signal_index("progress")] == "progress"
+    obs, _ = short_env.reset(seed=0)
+    steps = short_env.unwrapped.config.num_steps
+    for t in range(1, 4):
+        assert read_signal(obs, "progress") == pytest.approx((t - 1) / steps)
+        obs, *_ = short_env.step(short_env.action_space.sample())
+    with pytest.raises(ValueError, match="unknown training signal"):
+        signal_index("nope")
 
 
 # Two peaks per schedule, a low and a high one.
@@ -211,7 +222,7 @@ def test_stacked_observations_use_the_last_row() -> None:
     agent = make_agent("cosine", env, peak_lr=0.1)
     T = env.unwrapped.config.num_steps
     obs = fake_obs(env, 0.0)
-    obs[-1, -PROGRESS_FROM_END] = np.float32(T // 2 / T)
+    obs[-1, signal_index("progress")] = np.float32(T // 2 / T)
     assert agent.progress(obs) == T // 2 / T
     assert np.array_equal(agent.act(obs), agent.act(fake_obs(env, np.float32(T // 2 / T))))
     assert not np.array_equal(agent.act(obs), agent.act(fake_obs(env, 0.0)))
@@ -334,9 +345,12 @@ def test_random_agent_steps_the_real_env(short_env: gym.Env) -> None:
 @pytest.mark.parametrize("name", SCHEDULES)
 def test_loaded_schedule_acts_identically(short_env: gym.Env, tmp_path, name: str) -> None:
     params = {"onecycle": {"warmup": 0.6}, "paper-rule": {"period": 2}}.get(name, {})
+    if name == "table":
+        params = {"lrs": [0.5 * 0.9**t for t in range(10)]}
     saved = make_agent(name, short_env, peak_lr=0.0123, **params)
     saved.save(tmp_path / name)
-    loaded = make_agent(name, short_env).load(tmp_path / name)  # built with other defaults
+    loaded = make_agent(name, short_env, **PARAMS.get(name, {}) if name == "table" else {})  # other settings
+    loaded.load(tmp_path / name)
     assert loaded.hyperparameters() == saved.hyperparameters()
     for t in range(11):
         obs = fake_obs(short_env, np.float32(t / 10))
@@ -361,3 +375,16 @@ def test_loaded_random_agent_replays_the_saved_seed(short_env: gym.Env, tmp_path
     assert loaded.seed == 7
     fresh = make_agent("random", short_env, seed=7)
     assert [loaded.act(None).tolist() for _ in range(5)] == [fresh.act(None).tolist() for _ in range(5)]
+
+
+def test_table_schedule_checks_its_entries(short_env: gym.Env) -> None:
+    steps = short_env.unwrapped.config.num_steps
+    lrs = [0.1 * 0.8**t for t in range(steps)]
+    agent = make_agent("table", short_env, lrs=lrs)
+    assert agent.peak_lr == 1.0 and [agent.lr_at(t / steps) for t in range(steps)] == lrs
+    with pytest.raises(AgentError, match="9 learning rates for a run of 10"):
+        make_agent("table", short_env, lrs=lrs[:-1])
+    with pytest.raises(AgentError, match="outside"):
+        make_agent("table", short_env, lrs=[2.0] * steps)
+    with pytest.raises(AgentError, match="list of positive"):
+        make_agent("table", short_env)

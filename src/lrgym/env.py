@@ -11,6 +11,7 @@ from gymnasium.error import ResetNeeded
 
 from lrgym import actions, features, rewards
 from lrgym.config import LRTuningConfig
+from lrgym.layout import draw_trainer_seed
 from lrgym.models import architecture, weight_layers
 from lrgym.presets import PRESETS
 from lrgym.render import render_ansi, render_rgb_array
@@ -146,7 +147,7 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._trainer = None  # free the previous run before building the next
-        trainer = Trainer(self.config, int(self.np_random.integers(2**63 - 1)))
+        trainer = Trainer(self.config, draw_trainer_seed(self.np_random))
         self._trainer = trainer
         self._layers = [p for _, p in weight_layers(trainer.model)]
         self._layers = [self._layers[i] for i in self._layer_indices]

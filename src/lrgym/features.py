@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from lrgym.config import LRTuningConfig
+from lrgym.layout import TRAINING_SIGNALS
 
 OBS_BOUND = 100.0  # every observation entry is clipped to [-OBS_BOUND, OBS_BOUND]
 HISTOGRAM_QUANTILE_BINS = 1024
@@ -41,15 +42,6 @@ PAPER_STATS = 12
 PAPER_PER_LAYER = PAPER_STATS * (1 + 3 * 5)
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 FILTER_NORM_LEVELS = (0.1, 0.5, 0.9)
-TRAINING_SIGNALS = (
-    "log_train_loss",
-    "log_val_loss",
-    "val_acc",
-    "log10_lr",
-    "progress",
-    "log10_grad_norm",
-    "log10_update_ratio",
-)
 _TINY = 1e-12
 
 

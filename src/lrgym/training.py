@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +81,7 @@ class Trainer:
         self._subset = (self.data.val_images[subset], self.data.val_labels[subset])
         self.batches_done = 0
         self.initial_loss: float | None = None  # loss of the run's first mini-batch
-        self._use_autocast = self.device.type == "cuda"
-        if self._use_autocast:
-            torch.backends.cudnn.benchmark = True
+        self._on_cuda = self.device.type == "cuda"
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
@@ -102,10 +100,20 @@ class Trainer:
             weight_decay=cfg.weight_decay,
         )
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self._use_autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _device_context(self) -> Iterator[None]:
+        """On CUDA: bf16 autocast and cuDNN autotuning, the process-wide cuDNN setting restored
+        afterwards (a trainer changes no global state of its own accord)."""
+        if not self._on_cuda:
+            yield
+            return
+        autotune = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                yield
+        finally:
+            torch.backends.cudnn.benchmark = autotune
 
     # --- learning rate ---------------------------------------------------------------------
     @property
@@ -135,7 +143,7 @@ class Trainer:
             if self.cfg.augment:
                 images = augment(images, self._augment_gen)
             x = normalise(images, self.data)
-            with self._autocast():
+            with self._device_context():
                 loss = F.cross_entropy(self._forward(x), self.data.train_labels[idx])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -188,7 +196,7 @@ class Trainer:
         for start in range(0, len(images), self.cfg.eval_batch_size):
             x = normalise(images[start : start + self.cfg.eval_batch_size], self.data)
             y = labels[start : start + self.cfg.eval_batch_size]
-            with self._autocast():
+            with self._device_context():
                 logits = self._forward(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()

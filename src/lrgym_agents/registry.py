@@ -40,6 +40,11 @@ AGENTS: dict[str, tuple[str, dict[str, Any], str]] = {
         {"schedule": "onecycle"},
         "linear warm-up, then linear decay (triangular)",
     ),
+    "table": (
+        "lrgym_agents.schedules:ScheduleAgent",
+        {"schedule": "table"},
+        "a fixed LR per decision (agent kwarg lrs=[...]), e.g. a schedule found by PBT",
+    ),
     "paper-rule": (
         "lrgym_agents.schedules:ScheduleAgent",
         {"schedule": "paper-rule"},

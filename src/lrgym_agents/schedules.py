@@ -22,6 +22,7 @@ import numpy as np
 
 from lrgym.actions import absolute_action
 from lrgym.config import ACTION_MODES, LRTuningConfig
+from lrgym.layout import read_signal
 from lrgym_agents.base import Agent, AgentError, Callback, env_config, read_metadata
 
 # --- hyperparameters ------------------------------------------------------------------------
@@ -34,12 +35,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {  # each schedule's own parameters and th
     "cosine": {},
     "onecycle": {"warmup": 0.3},  # fraction of the budget spent warming up, in (0, 1)
     "paper-rule": {"period": 10},  # decisions between two restarts, an integer >= 1
+    "table": {"lrs": None},  # one LR per decision (e.g. the schedule a PBT search found); required
 }
 SCHEDULES = tuple(DEFAULTS)
-
-# Progress sits third from the end of every observation (see lrgym.features.TRAINING_SIGNALS);
-# spelled out here so that importing the schedules does not import torch.
-PROGRESS_FROM_END = 3
+DEFAULT_PEAK = {"table": 1.0}  # peak_lr when none is given (else the env's initial_lr)
 # Float rounding of t/T may put a progress or epoch a hair below a boundary it has reached.
 BOUNDARY_TOLERANCE = 1e-9
 
@@ -65,6 +64,13 @@ def check_schedule(schedule: str, peak_lr: float, params: dict[str, Any]) -> dic
         raise AgentError(f"warmup={full['warmup']!r} is invalid: must be a fraction of the budget in (0, 1)")
     if "period" in full and not (_is_int(full["period"]) and full["period"] >= 1):
         raise AgentError(f"period={full['period']!r} is invalid: must be an integer number of decisions >= 1")
+    if schedule == "table":
+        lrs = full["lrs"]
+        if not isinstance(lrs, (list, tuple)) or not lrs or not all(_is_real(lr) and lr > 0 for lr in lrs):
+            raise AgentError(
+                f"lrs={lrs!r} is invalid: the table schedule needs a list of positive learning rates"
+            )
+        full["lrs"] = [float(lr) for lr in lrs]
     return full
 
 
@@ -86,6 +92,7 @@ def schedule_lr(schedule: str, progress: float, peak_lr: float, cfg: LRTuningCon
       `cfg.restart_lr`), read at the last restart: epoch = (t - t mod period) / T x `cfg.epochs`.
       Reading it at the restart, as the rule does, keeps every step between two restarts an
       exact x0.97 even where an epoch boundary of the restart decay falls between them.
+    - table: peak x `lrs`[t] (peak defaults to 1: the table's own LRs), the last entry from t = T on.
 
     Raises:
         AgentError: unknown schedule, invalid parameters, or a progress outside [0, 1].
@@ -126,7 +133,12 @@ def _paper_rule(p: float, peak: float, cfg: LRTuningConfig, period: int) -> floa
     return peak * cfg.restart_lr_decay**decays * cfg.paper_decay**since_restart
 
 
+def _table(p: float, peak: float, cfg: LRTuningConfig, lrs: list[float]) -> float:
+    return peak * lrs[min(round(p * cfg.num_steps), len(lrs) - 1)]
+
+
 _FORMULAS = {
+    "table": _table,
     "constant": _constant,
     "step": _step,
     "cosine": _cosine,
@@ -172,12 +184,24 @@ class ScheduleAgent(Agent):
         if cfg is None:
             raise AgentError(f"schedule {schedule!r} needs an LRTuning env: its progress and LR range")
         self.cfg: LRTuningConfig = cfg
-        self._configure(schedule, cfg.initial_lr if peak_lr is None else peak_lr, schedule_params)
+        default_peak = DEFAULT_PEAK.get(schedule, cfg.initial_lr)
+        self._configure(schedule, default_peak if peak_lr is None else peak_lr, schedule_params)
 
     def _configure(self, schedule: str, peak_lr: float, params: dict[str, Any]) -> None:
         self.params = check_schedule(schedule, peak_lr, params)
+        if schedule == "table":
+            self._check_table([peak_lr * lr for lr in self.params["lrs"]])
         self.schedule = schedule
         self.peak_lr = float(peak_lr)
+
+    def _check_table(self, lrs: list[float]) -> None:
+        """A table must give every decision of the run an LR the env can set."""
+        cfg = self.cfg
+        if len(lrs) != cfg.num_steps:
+            raise AgentError(f"{len(lrs)} learning rates for a run of {cfg.num_steps} decisions")
+        bad = [lr for lr in lrs if not (math.isfinite(lr) and cfg.lr_min <= lr <= cfg.lr_max)]
+        if bad:
+            raise AgentError(f"learning rates {bad[:3]} lie outside [{cfg.lr_min}, {cfg.lr_max}]")
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> ScheduleAgent:
         """Does nothing: a schedule has nothing to learn.
@@ -209,7 +233,7 @@ class ScheduleAgent(Agent):
             raise AgentError(
                 f"act() takes one observation of shape {self.observation_space.shape}, got shape {obs.shape}"
             )
-        raw = float(obs.reshape(-1, obs.shape[-1])[-1, -PROGRESS_FROM_END])
+        raw = read_signal(obs, "progress")
         steps = self.cfg.num_steps
         if not -0.5 / steps <= raw <= 1.0 + 0.5 / steps:
             raise AgentError(
