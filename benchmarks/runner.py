@@ -59,6 +59,7 @@ from benchmarks.suites import (
     get_suite,
     suite_from_dict,
 )
+from lrgym_agents.rollout import StepRecord
 
 Job = dict[str, Any]
 JobFn = Callable[[Job], dict[str, Any]]
@@ -319,25 +320,20 @@ class _EpisodeLog:
     def __init__(self, stop_at_episode_end: bool = False) -> None:
         self.episodes: list[dict[str, Any]] = []
         self.stop_at_episode_end = stop_at_episode_end
-        self._return, self._lrs = 0.0, []
 
-    def __call__(self, update: dict[str, Any]) -> bool:
-        info, done = update["infos"][0], update["dones"][0]
-        self._return += float(update.get("rewards", [0.0])[0])
-        self._lrs.append(float(info["lr"]))
-        if done:
+    def __call__(self, record: StepRecord) -> bool:
+        finished = record.finished()
+        for episode in finished:
             self.episodes.append(
                 {
-                    "steps_done": int(update["steps_done"]),
-                    "return": self._return,
-                    "final_val_acc": float(info["val_acc"]),
-                    "diverged": bool(info["diverged"]),
-                    "lr": self._lrs,
+                    "steps_done": record.steps_done,
+                    "return": episode.episode_return,
+                    "final_val_acc": float(episode.final_info["val_acc"]),
+                    "diverged": bool(episode.final_info["diverged"]),
+                    "lr": episode.lr,
                 }
             )
-            self._return, self._lrs = 0.0, []
-            return not self.stop_at_episode_end
-        return True
+        return not (finished and self.stop_at_episode_end)
 
 
 def _train(job: Job, suite: Suite) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path, m
     original = monitor.TrainingMonitor.__call__
 
     def crash_mid_episode_four(self, update):
-        if update["steps_done"] == 35:
+        if update.steps_done == 35:
             raise _Interrupt
         return original(self, update)
 

@@ -171,7 +171,7 @@ def test_truncated_transitions_are_stored_as_not_terminated() -> None:
     # A time limit of one step: every episode ends after one step, truncated unless the agent quit.
     agent = DQNAgent(make_chain(time_limit=1), seed=0, learning_starts=10_000)
     dones: list[bool] = []
-    agent.learn(200, callback=lambda update: dones.extend(update["dones"]))
+    agent.learn(200, callback=lambda update: dones.extend(update.dones))
     assert all(dones) and agent.episodes_done == 200
     n = agent.replay.size
     quit_steps = agent.replay.actions[:n] == quit_action(0)
@@ -224,9 +224,9 @@ def test_vector_env_learns_and_drops_autoreset_steps() -> None:
     counts = {"vector_steps": 0, "dones": 0, "updates": 0}
 
     def callback(update: dict[str, Any]) -> None:
-        assert len(update["dones"]) == len(update["infos"]) == len(update["rewards"]) == 2
+        assert len(update.dones) == len(update.infos) == len(update.rewards) == 2
         counts["vector_steps"] += 1
-        counts["dones"] += sum(update["dones"])
+        counts["dones"] += sum(update.dones)
 
     agent.learn(TOY_STEPS, callback=callback)
     # Every episode's end costs one extra vector step for that sub-env (the autoreset), which is
@@ -255,7 +255,7 @@ def test_vector_env_with_same_step_autoreset_keeps_every_step() -> None:
     )
     agent = DQNAgent(env, seed=0, **TOY_HP)
     vector_steps = []
-    agent.learn(400, callback=lambda update: vector_steps.append(update["steps_done"]))
+    agent.learn(400, callback=lambda update: vector_steps.append(update.steps_done))
     assert agent.steps_done == agent.replay.size == 2 * len(vector_steps) == 400
     n = agent.replay.size
     start = np.eye(CHAIN_LENGTH + 1, dtype=np.float32)[0]
@@ -310,11 +310,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
 
     def recorder(log: dict[str, list], checkpoint: DQNAgent | None = None):
         def callback(update: dict[str, Any]) -> None:
-            log["lr"].append(update["infos"][0]["lr"])
-            log["actions"] += update["actions"]
-            if update["dones"][0]:
-                log["returns"].append(update["episode_returns"][0])
-                if checkpoint is not None and update["episodes_done"] == checkpoint_episode:
+            log["lr"].append(update.infos[0]["lr"])
+            log["actions"] += update.actions
+            if update.dones[0]:
+                log["returns"].append(update.episodes[0].episode_return)
+                if checkpoint is not None and update.episodes_done == checkpoint_episode:
                     log["epsilon"].append(checkpoint.epsilon())
                     checkpoint.save_checkpoint(tmp_path / "checkpoint")
 
@@ -368,7 +368,7 @@ def test_vector_env_resumes_exactly_when_every_sub_env_just_finished(tmp_path: P
     total, checkpoint_at = 200, 100  # transitions
 
     def save_at_checkpoint(update: dict[str, Any]) -> None:
-        if update["steps_done"] == checkpoint_at and all(update["dones"]):
+        if update.steps_done == checkpoint_at and all(update.dones):
             run_a.save_checkpoint(tmp_path / "vec")
 
     run_a = DQNAgent(make_vector(), seed=2, **hp)

@@ -316,7 +316,16 @@ def test_render_modes() -> None:
 
 
 def test_fifty_episodes_do_not_grow_resident_memory() -> None:
-    env = gym.make("LRTuning-Tiny-v0", device="cpu", epochs=0.1, steps_per_epoch=10, final_eval=False)
+    # Ten steps of a few mini-batches each, and a small validation subset: every reset builds a
+    # fresh model and trainer, which is what could leak.
+    env = gym.make(
+        "LRTuning-Tiny-v0",
+        device="cpu",
+        epochs=0.1,
+        steps_per_epoch=10,
+        final_eval=False,
+        val_subset_size=100,
+    )
 
     def rss_mb() -> float:  # peak resident set size of this process
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

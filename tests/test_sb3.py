@@ -76,10 +76,15 @@ def test_train_save_load_acts_identically(agent_name: str, mode: str, tmp_path: 
     agent.learn(TRAIN_STEPS, callback=seen.append)
 
     assert agent.steps_done == agent.model.num_timesteps >= TRAIN_STEPS
-    assert [d["steps_done"] for d in seen] == list(range(1, agent.steps_done + 1))
-    assert agent.episodes_done == seen[-1]["episodes_done"] == sum(sum(d["dones"]) for d in seen) >= 1
+    assert [d.steps_done for d in seen] == list(range(1, agent.steps_done + 1))
+    assert agent.episodes_done == seen[-1].episodes_done == sum(sum(d.dones) for d in seen) >= 1
     assert agent.model._n_updates > 0, "no gradient update happened: learning_starts/n_steps too large"
-    assert set(seen[-1]) >= {"steps_done", "infos", "dones", "episodes_done"}
+    finished = [e for d in seen for e in d.finished()]  # the books of every finished episode
+    assert len(finished) == agent.episodes_done
+    assert all(e.length == len(e.lr) == env.unwrapped.config.num_steps for e in finished)
+    assert finished[0].episode_return == pytest.approx(
+        sum(sum(d.rewards) for d in seen[: finished[0].length])
+    )
 
     saved = agent.save(tmp_path / "agent")
     fresh_env = make_env(action_mode=mode)
@@ -118,7 +123,7 @@ def test_checkpoint_resumes_with_replay_buffer(tmp_path: Path) -> None:
 
 def test_callback_false_stops_learning() -> None:
     agent = SB3Agent(make_env(), seed=0, algo="dqn")
-    agent.learn(1000, callback=lambda d: d["steps_done"] < 4)
+    agent.learn(1000, callback=lambda d: d.steps_done < 4)
     assert agent.steps_done == agent.model.num_timesteps == 4
 
 
@@ -164,12 +169,9 @@ def test_tensorboard_log_gets_every_step(tmp_path: Path) -> None:
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     agent = SB3Agent(make_env(), seed=0, algo="a2c", tensorboard_log=str(tmp_path))
     lrs: list[float] = []
-    agent.learn(2 * EPISODE, callback=lambda d: lrs.append(d["infos"][0]["lr"]))
-
-    agent.learn(0)  # a later call continues the same run
-    SB3Agent(make_env(), seed=1, algo="a2c", tensorboard_log=str(tmp_path)).learn(
-        0
-    )  # another agent: a new run
+    agent.learn(EPISODE, callback=lambda d: lrs.append(d.infos[0]["lr"]))
+    agent.learn(EPISODE, callback=lambda d: lrs.append(d.infos[0]["lr"]))  # continues the same run
+    SB3Agent(make_env(), seed=1, algo="a2c", tensorboard_log=str(tmp_path)).learn(5)  # a new run
     assert sorted(r.name for r in tmp_path.iterdir()) == ["sb3-a2c_1", "sb3-a2c_2"]
     events = event_accumulator.EventAccumulator(str(tmp_path / "sb3-a2c_1"))
     events.Reload()
@@ -194,7 +196,7 @@ def test_ppo_on_subproc_vec_env(monkeypatch: pytest.MonkeyPatch) -> None:
         agent = SB3Agent(venv, seed=0, algo="ppo", n_steps=Episodes(1))
         assert agent.action_mode == "paper"  # read from the workers' config, not guessed from Discrete(2)
         dones: list[list[bool]] = []
-        agent.learn(2 * EPISODE, callback=lambda d: dones.append(d["dones"]))
+        agent.learn(2 * EPISODE, callback=lambda d: dones.append(d.dones))
         assert agent.steps_done == 2 * EPISODE and agent.model.n_envs == 2
         assert agent.model._n_updates > 0
         assert len(dones) == EPISODE and dones[-1] == [True, True] and agent.episodes_done == 2

@@ -303,7 +303,7 @@ def test_random_agent_is_seeded_and_stays_in_the_action_space(mode: str) -> None
 
     def actions(seed: int) -> list:
         agent = make_agent("random", env, seed=seed)
-        return [agent.act(None) for _ in range(50)]
+        return [agent.act(fake_obs(env, 0.0)) for _ in range(50)]
 
     first = actions(1)
     assert all(env.action_space.contains(a) for a in first)
@@ -322,12 +322,13 @@ def test_random_agent_leaves_the_global_rngs_alone(short_env: gym.Env) -> None:
     before = np.random.random()
     np.random.seed(0)
     agent = RandomAgent(short_env, seed=3)
-    [agent.act(None) for _ in range(5)]
+    obs = fake_obs(short_env, 0.0)
+    [agent.act(obs) for _ in range(5)]
     assert np.random.random() == before
     short_env.action_space.seed(11)
     expected_sample = short_env.action_space.sample()
     short_env.action_space.seed(11)
-    agent.act(None)  # draws from its own copy, not from the env's action space
+    agent.act(obs)  # draws from its own copy, not from the env's action space
     assert np.array_equal(short_env.action_space.sample(), expected_sample)
 
 
@@ -374,7 +375,8 @@ def test_loaded_random_agent_replays_the_saved_seed(short_env: gym.Env, tmp_path
     loaded = make_agent("random", short_env, seed=0).load(tmp_path)
     assert loaded.seed == 7
     fresh = make_agent("random", short_env, seed=7)
-    assert [loaded.act(None).tolist() for _ in range(5)] == [fresh.act(None).tolist() for _ in range(5)]
+    obs = fake_obs(short_env, 0.0)
+    assert [loaded.act(obs).tolist() for _ in range(5)] == [fresh.act(obs).tolist() for _ in range(5)]
 
 
 def test_table_schedule_checks_its_entries(short_env: gym.Env) -> None:

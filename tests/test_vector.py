@@ -117,14 +117,14 @@ def test_dqn_trains_on_async_vector_env(async_venv: gym.vector.VectorEnv) -> Non
     # 10 vector steps give 20 transitions and end both episodes; the next step only resets both
     # workers (no transition); 5 more give the last 10.
     assert agent.steps_done == 3 * EPISODE
-    assert [d["steps_done"] for d in seen] == [2 * k for k in range(1, EPISODE + 1)] + [20] + [
+    assert [d.steps_done for d in seen] == [2 * k for k in range(1, EPISODE + 1)] + [20] + [
         22,
         24,
         26,
         28,
         30,
     ]
-    assert seen[EPISODE - 1]["dones"] == [True, True] and agent.episodes_done == 2
+    assert seen[EPISODE - 1].dones == [True, True] and agent.episodes_done == 2
     assert agent.updates_done > 0 and agent.replay.size == 3 * EPISODE
     assert async_venv.single_action_space.contains(agent.act(async_venv.single_observation_space.sample()))
 

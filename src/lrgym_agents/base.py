@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-# Called after every environment step with a dict of what happened (see `Agent.learn`).
-Callback = Callable[[dict[str, Any]], bool | None]
+from lrgym_agents.rollout import Callback, StepRecord
+
+__all__ = ["Agent", "AgentError", "Callback", "StepRecord", "env_config", "read_metadata"]
 
 METADATA_FILE = "agent.json"
 
@@ -56,18 +57,25 @@ def describe_space(space: gym.Space) -> str:
 class Agent(ABC):
     """Base class of all agents.
 
-    Subclasses set `name` and `action_modes` (the env action modes they can drive; as class
-    attributes, or on the instance before calling `Agent.__init__`) and implement `learn`,
-    `act`, `_save` and `_load`.
+    Subclasses declare `name` (their default registry name) and `action_modes` (the env action
+    modes they can drive) as class attributes, or pass them to `Agent.__init__`, and implement
+    `_learn`, `_act` and, if they have state, `_save` and `_load`. `learn` and `act` check their
+    arguments once, here, before calling the subclass.
     """
 
-    name: str
-    action_modes: tuple[str, ...]
+    name: ClassVar[str] = "agent"
+    action_modes: ClassVar[tuple[str, ...]] = ()
     learns: ClassVar[bool] = True  # False for hand schedules and the random agent
 
-    def __init__(self, env: gym.Env | gym.vector.VectorEnv, seed: int = 0, name: str | None = None) -> None:
-        if name is not None:
-            self.name = name
+    def __init__(
+        self,
+        env: gym.Env | gym.vector.VectorEnv,
+        seed: int = 0,
+        name: str | None = None,
+        action_modes: Sequence[str] | None = None,
+    ) -> None:
+        self.name = name or type(self).name
+        self.action_modes = tuple(action_modes if action_modes is not None else type(self).action_modes)
         self.env = env
         self.seed = seed
         self.steps_done = 0  # environment steps learned so far (over all sub-envs)
@@ -82,18 +90,50 @@ class Agent(ABC):
             )
 
     # --- the interface ---------------------------------------------------------------------
-    @abstractmethod
     def learn(self, total_steps: int, callback: Callback | None = None) -> Agent:
         """Trains for `total_steps` more environment steps (summed over vector sub-envs).
 
-        `callback`, if given, is called after every environment step with a dict holding at
-        least "steps_done", "infos" (the step's info dicts, one per sub-env) and "dones" (one
-        bool per sub-env: terminated or truncated); returning False stops learning early.
+        `callback`, if given, is called after every environment step with a `StepRecord`
+        (`lrgym_agents.rollout`): the step's actions, rewards, dones, infos and the episodes it
+        finished, per sub-env; returning False stops learning early.
+
+        Raises:
+            AgentError: `total_steps` is not an integer >= 0.
         """
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int | np.integer) or total_steps < 0:
+            raise AgentError(f"total_steps={total_steps!r} is invalid: must be an integer >= 0")
+        if total_steps:
+            self._learn(int(total_steps), callback)
+        return self
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any:
+        """The action for one observation (greedy when `deterministic`).
+
+        Raises:
+            AgentError: `obs` is not one observation of the env's observation space's shape.
+        """
+        return self._act(self.check_observation(obs), deterministic)
+
+    def check_observation(self, obs: Any) -> np.ndarray:
+        """`obs` as a float32 array of the observation space's shape (a flattened one is accepted)."""
+        shape = tuple(self.observation_space.shape or ())
+        try:
+            x = np.asarray(obs, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise AgentError(
+                f"act() takes one observation of shape {shape}, got {type(obs).__name__}"
+            ) from None
+        if x.shape != shape and x.shape != (int(np.prod(shape)),):
+            raise AgentError(f"act() takes one observation of shape {shape}, got shape {x.shape}")
+        return x.reshape(shape)
 
     @abstractmethod
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any:
-        """The action for one observation (greedy when `deterministic`)."""
+    def _learn(self, total_steps: int, callback: Callback | None) -> None:
+        """Learns for `total_steps` (> 0) more environment steps."""
+
+    @abstractmethod
+    def _act(self, obs: np.ndarray, deterministic: bool) -> Any:
+        """The action for one checked observation (of the observation space's shape)."""
 
     def save(self, path: str | Path) -> Path:
         """Saves into directory `path` (created): the agent's own files plus `agent.json`."""

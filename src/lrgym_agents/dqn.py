@@ -1,4 +1,6 @@
-"""Double DQN for the lrgym environments, in one readable file (after CleanRL's dqn.py).
+"""Double DQN for the lrgym environments, the algorithm in one readable file (after CleanRL's
+dqn.py); stepping the env is `lrgym_agents.rollout`'s, replay and n-step assembly
+`lrgym_agents.replay`'s.
 
 A step of an lrgym environment trains a network for seconds and an episode lasts minutes, so a
 whole run is a few thousand environment steps, not millions. Everything here is sized for that:
@@ -21,9 +23,9 @@ The learning loop, one iteration per environment step (of a single env or a vect
 - All randomness comes from the agent's own generators seeded by `seed`: a numpy Generator for
   exploration and replay sampling, a torch Generator for network initialisation. The first
   `learn()` resets the env with `seed`; later calls continue without reseeding.
-- Vector envs (Gymnasium 1.x, next-step or same-step autoreset): with next-step autoreset, the
-  step after a sub-env's episode ended only resets it (its action is ignored); that step is not a
-  transition: it is neither stored nor counted in `steps_done`.
+- Vector envs (Gymnasium 1.x, next-step or same-step autoreset, see `Rollout`): with next-step
+  autoreset, the step after a sub-env's episode ended only resets it (its action is ignored);
+  that step is not a transition: it is neither stored nor counted in `steps_done`.
 - `save_checkpoint` holds everything `learn()` needs to continue exactly as if never stopped: the
   networks, optimiser state, replay buffer, normaliser, counters, exploration schedule, the
   agent's RNG states and the environment's RNG (of every sub-env). Saved when every (sub-)env has
@@ -47,10 +49,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from lrgym_agents.base import Agent, AgentError, Callback
+from lrgym_agents.replay import NStepAssembler, ReplayBuffer
+from lrgym_agents.rollout import EnvStep, Rollout, RolloutError, StepRecord
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -229,57 +232,6 @@ class RunningNormalizer:
         self.count, self.mean, self.m2 = int(state["count"]), mean.copy(), m2.copy()
 
 
-class ReplayBuffer:
-    """A ring buffer of transitions (float32 observations, flattened), sampled uniformly."""
-
-    FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "discounts")
-
-    def __init__(self, capacity: int, obs_size: int) -> None:
-        self.capacity = capacity
-        self.obs = np.zeros((capacity, obs_size), dtype=np.float32)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.next_obs = np.zeros((capacity, obs_size), dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=bool)  # a real end: no bootstrap from next_obs
-        self.discounts = np.zeros(capacity, dtype=np.float32)  # gamma^k for a k-step transition
-        self.pos = 0  # where the next transition goes
-        self.size = 0
-
-    def add(
-        self,
-        obs: np.ndarray,
-        action: int,
-        reward: float,
-        next_obs: np.ndarray,
-        terminated: bool,
-        discount: float,
-    ) -> None:
-        """`reward` is the discounted sum of the transition's rewards; `discount` what multiplies
-        the bootstrap value of `next_obs`."""
-        i = self.pos
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminated[i], self.discounts[i] = next_obs, terminated, discount
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
-        idx = rng.integers(0, self.size, size=batch_size)
-        return {name: getattr(self, name)[idx] for name in self.FIELDS}
-
-    def state(self) -> dict[str, np.ndarray]:
-        """The filled part and the write position: all that `load_state` needs to continue exactly."""
-        arrays = {name: getattr(self, name)[: self.size] for name in self.FIELDS}
-        return {**arrays, "pos": np.array(self.pos)}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        size = len(state["actions"])
-        if size > self.capacity:
-            raise ValueError(f"replay buffer of {size} transitions does not fit capacity {self.capacity}")
-        for name in self.FIELDS:
-            getattr(self, name)[:size] = state[name]
-        self.size, self.pos = size, int(state["pos"])
-
-
 def build_q_network(
     obs_size: int, n_actions: int, hidden_sizes: tuple[int, ...], generator: torch.Generator | None
 ) -> nn.Sequential:
@@ -326,20 +278,6 @@ def double_dqn_targets(
     return rewards + gamma * (1.0 - terminated.float()) * next_values
 
 
-@dataclass
-class _EnvStep:
-    """One env step as batches over sub-envs (a single env is a batch of one)."""
-
-    obs: np.ndarray  # observations to act on next (reset observations after an autoreset)
-    next_obs: np.ndarray  # each transition's real successor state (differs under same-step autoreset)
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    valid: np.ndarray  # False for a next-step autoreset: the sub-env was only reset, no transition
-    infos: list[dict[str, Any]]
-    observed: np.ndarray  # every new state seen in this step (for the normaliser)
-
-
 # --- the agent --------------------------------------------------------------------------------
 class DQNAgent(Agent):
     """Double DQN with experience replay, a target network and running observation normalisation.
@@ -370,9 +308,11 @@ class DQNAgent(Agent):
             raise AgentError(f"DQN needs a Box observation space, got {self.observation_space}")
         self.obs_size = int(np.prod(self.observation_space.shape))
         self.n_actions = int(self.action_space.n)
-        self.is_vector = isinstance(env, gym.vector.VectorEnv)
-        self.num_envs = env.num_envs if self.is_vector else 1
-        self.autoreset_mode = _autoreset_mode(env) if self.is_vector else None
+        try:
+            self.rollout = Rollout(env, seed=seed)
+        except RolloutError as exc:
+            raise AgentError(f"DQN: {exc}") from None
+        self.num_envs = self.rollout.num_envs
 
         seeds = np.random.SeedSequence(seed).spawn(3)
         self._rng = np.random.default_rng(seeds[0])  # exploration and replay sampling in learn()
@@ -383,15 +323,9 @@ class DQNAgent(Agent):
         self.episodes_done = 0  # episodes finished while learning (over all sub-envs)
         self.updates_done = 0  # gradient updates
         self._exploration_horizon: int | None = None  # env steps over which epsilon decays
-        self._env_started = False  # whether learn() has reset the env with `seed`
-        self._obs: np.ndarray | None = None  # flattened observations to act on; None: reset first
-        self._pending_reset = np.zeros(self.num_envs, dtype=bool)  # next-step autoreset in progress
-        # Per sub-env, the (obs, action, reward) of steps not yet in the buffer as n-step transitions.
-        self._n_step_queues: list[list] = [[] for _ in range(self.num_envs)]
-        self._returns = np.zeros(self.num_envs, dtype=np.float64)  # returns of episodes in progress
 
     def _build(self, init: bool) -> None:
-        """(Re)creates networks, optimiser, normaliser and replay buffer from `self.hp`."""
+        """(Re)creates networks, optimiser, normaliser, replay buffer and n-step assembly from `self.hp`."""
         hp = self.hp
         generator = self._torch_rng if init else None
         self.q = build_q_network(self.obs_size, self.n_actions, hp.hidden_sizes, generator)
@@ -406,6 +340,7 @@ class DQNAgent(Agent):
             )
         self.normalizer = RunningNormalizer(self.obs_size, hp.obs_clip)
         self.replay = ReplayBuffer(hp.buffer_size, self.obs_size)
+        self.n_step = NStepAssembler(self.num_envs, hp.n_step, hp.gamma)
 
     def hyperparameters(self) -> dict[str, Any]:
         return _hyperparameters_to_dict(self.hp)
@@ -419,27 +354,18 @@ class DQNAgent(Agent):
         progress = min(1.0, self.steps_done / self._exploration_horizon)
         return hp.exploration_initial_eps + progress * (hp.exploration_final_eps - hp.exploration_initial_eps)
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> int:
+    def _act(self, obs: np.ndarray, deterministic: bool) -> int:
         """The greedy action for one observation; with `deterministic=False`, epsilon-greedy."""
-        x = self._check_observation(obs)
         if not deterministic and self._act_rng.random() < self.epsilon():
             return int(self._act_rng.integers(self.n_actions))
         with one_torch_thread():
-            return int(self._greedy(x[None])[0])
+            return int(self._greedy(obs.reshape(1, self.obs_size))[0])
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q-values of the online network for a batch of observations, shape (batch, actions)."""
         batch = np.asarray(obs, dtype=np.float32).reshape(-1, self.obs_size)
         with torch.no_grad(), one_torch_thread():
             return self.q(torch.from_numpy(self._normalize(batch))).numpy()
-
-    def _check_observation(self, obs: np.ndarray) -> np.ndarray:
-        x = np.asarray(obs, dtype=np.float32)
-        if x.shape not in (self.observation_space.shape, (self.obs_size,)):
-            raise AgentError(
-                f"act() takes one observation of shape {self.observation_space.shape}, got shape {x.shape}"
-            )
-        return x.reshape(self.obs_size)
 
     def _normalize(self, batch: np.ndarray) -> np.ndarray:
         return self.normalizer.normalize(batch) if self.hp.normalize_observations else batch
@@ -456,121 +382,77 @@ class DQNAgent(Agent):
         a checkpoint then draws exactly what the uninterrupted run drew.
         """
         actions = self._greedy(batch)
-        acting = np.flatnonzero(~self._pending_reset)
+        acting = np.flatnonzero(self.rollout.acting)
         explore = self._rng.random(len(acting)) < epsilon
         random_actions = self._rng.integers(self.n_actions, size=len(acting))
         actions[acting] = np.where(explore, random_actions, actions[acting])
         return actions
 
     # --- learning -------------------------------------------------------------------------------
-    def learn(self, total_steps: int, callback: Callback | None = None) -> DQNAgent:
+    def _learn(self, total_steps: int, callback: Callback | None) -> None:
         """Trains for `total_steps` more env steps (transitions, summed over sub-envs).
 
-        The first call with a positive budget fixes the exploration schedule: epsilon decays
-        linearly over `exploration_fraction` of that budget (or `exploration_steps`); later calls
-        and resumed runs continue that schedule. `callback` gets, after every env step, a dict with
-        "steps_done", "episodes_done", "updates_done", "epsilon", "loss" (mean of this step's
-        updates, or None), and per sub-env lists "actions", "rewards", "dones", "infos" and
-        "episode_returns" (the return of an episode that ended at this step, else None).
-        Returning False stops learning.
+        The first call fixes the exploration schedule: epsilon decays linearly over
+        `exploration_fraction` of that budget (or `exploration_steps`); later calls and resumed
+        runs continue that schedule. The first call also resets the env with `seed`; later calls
+        continue without reseeding. `callback` gets a `StepRecord` after every env step, with
+        `epsilon`, `loss` (mean of this step's updates, or None) and `updates_done` filled in;
+        returning False stops learning.
         """
-        if not isinstance(total_steps, int | np.integer) or isinstance(total_steps, bool) or total_steps < 0:
-            raise AgentError(f"total_steps must be an integer >= 0, got {total_steps!r}")
-        if total_steps == 0:
-            return self
         if self._exploration_horizon is None:
             hp = self.hp
             self._exploration_horizon = hp.exploration_steps or max(
                 1, round(hp.exploration_fraction * total_steps)
             )
-        end = self.steps_done + int(total_steps)
+        end = self.steps_done + total_steps
         while self.steps_done < end:
-            obs = self._current_observations()
+            fresh = self.rollout.needs_reset
+            obs = self.rollout.observations().reshape(self.num_envs, self.obs_size)
+            if fresh:
+                self.normalizer.update(obs)
+                self.n_step.clear()
             epsilon = self.epsilon()
             with one_torch_thread():
                 actions = self._explore(obs, epsilon)
-            step = self._step_env(actions)
-            new_transitions = self._store(obs, actions, step)
+            step = self.rollout.step(actions)
+            transitions = self._store(obs, actions, step)
             with one_torch_thread():
-                losses = self._train(new_transitions)
-            update = self._finish_step(actions, step, epsilon, losses)
-            if callback is not None and callback(update) is False:
-                break
-        return self
-
-    def _current_observations(self) -> np.ndarray:
-        """The observations to act on, resetting the env first where an episode ended."""
-        if self._obs is None:
-            obs, _ = self.env.reset(seed=None if self._env_started else self.seed)
-            self._env_started = True
-            self._obs = np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_size)
-            self.normalizer.update(self._obs)
-            self._pending_reset[:] = False
-            self._returns[:] = 0.0
-            self._n_step_queues = [[] for _ in range(self.num_envs)]
-        return self._obs
-
-    def _step_env(self, actions: np.ndarray) -> _EnvStep:
-        n = self.num_envs
-        if not self.is_vector:
-            obs, reward, terminated, truncated, info = self.env.step(int(actions[0]))
-            flat = np.asarray(obs, dtype=np.float32).reshape(1, self.obs_size)
-            return _EnvStep(
-                obs=flat,
-                next_obs=flat,
-                rewards=np.array([reward], dtype=np.float64),
-                terminated=np.array([terminated], dtype=bool),
-                truncated=np.array([truncated], dtype=bool),
-                valid=np.ones(1, dtype=bool),
-                infos=[info],
-                observed=flat,
+                losses = self._train(transitions)
+            self.episodes_done += len([e for e in step.episodes if e is not None])
+            record = StepRecord(
+                steps_done=self.steps_done,
+                episodes_done=self.episodes_done,
+                actions=[int(a) for a in actions],
+                rewards=[float(r) for r in step.rewards],
+                dones=[bool(d) for d in step.dones],
+                infos=step.infos,
+                episodes=step.episodes,
+                epsilon=epsilon,
+                loss=float(np.mean(losses)) if losses else None,
+                updates_done=self.updates_done,
             )
-        obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        flat = np.asarray(obs, dtype=np.float32).reshape(n, self.obs_size)
-        next_obs, observed = flat, flat
-        valid = np.ones(n, dtype=bool)
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            valid = ~self._pending_reset
-            self._pending_reset = np.logical_or(terminated, truncated) & valid
-        elif "final_obs" in infos:  # same-step autoreset: the real successor states are in the info
-            done = np.asarray(infos.get("_final_obs", np.zeros(n, dtype=bool)), dtype=bool)
-            final = [
-                np.asarray(infos["final_obs"][i], dtype=np.float32).reshape(-1) for i in np.flatnonzero(done)
-            ]
-            next_obs = flat.copy()
-            next_obs[done] = np.stack(final) if final else next_obs[done]
-            observed = np.concatenate([next_obs[done], flat])
-        return _EnvStep(
-            obs=flat,
-            next_obs=next_obs,
-            rewards=np.asarray(rewards, dtype=np.float64),
-            terminated=np.asarray(terminated, dtype=bool) & valid,
-            truncated=np.asarray(truncated, dtype=bool) & valid,
-            valid=valid,
-            infos=_split_infos(infos, n),
-            observed=observed,
-        )
+            if callback is not None and callback(record) is False:
+                break
 
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: _EnvStep) -> int:
+    def _store(self, obs: np.ndarray, actions: np.ndarray, step: EnvStep) -> int:
         """Turns the step's real transitions into n-step ones in the replay buffer and updates the
         normaliser; returns how many env transitions the step had."""
+        flat = step.next_obs.reshape(self.num_envs, self.obs_size)
         valid = np.flatnonzero(step.valid)
         for i in valid:
-            pending = self._n_step_queues[i]
-            pending.append((obs[i], int(actions[i]), float(step.rewards[i])))
             ended = bool(step.terminated[i] or step.truncated[i])
-            # Emit the oldest once n steps are known; at an episode's end emit all that remain,
-            # each bootstrapping from the last state (unless the episode really terminated).
-            while pending and (ended or len(pending) == self.hp.n_step):
-                self._add_n_step(pending, step.next_obs[i], bool(step.terminated[i]))
-        self.normalizer.update(step.observed)
+            self.n_step.add(
+                self.replay,
+                i,
+                obs[i],
+                int(actions[i]),
+                float(step.rewards[i]),
+                flat[i],
+                bool(step.terminated[i]),
+                ended,
+            )
+        self.normalizer.update(step.observed.reshape(-1, self.obs_size))
         return len(valid)
-
-    def _add_n_step(self, pending: list, next_obs: np.ndarray, terminated: bool) -> None:
-        gamma = self.hp.gamma
-        ret = sum(gamma**k * reward for k, (_, _, reward) in enumerate(pending))
-        first_obs, first_action, _ = pending.pop(0)
-        self.replay.add(first_obs, first_action, ret, next_obs, terminated, gamma ** (len(pending) + 1))
 
     def _train(self, new_transitions: int) -> list[float]:
         """Counts the new env steps; runs the updates and target refreshes that fall on them."""
@@ -611,33 +493,6 @@ class DQNAgent(Agent):
         with torch.no_grad():
             for target, online in zip(self.q_target.parameters(), self.q.parameters(), strict=True):
                 target.mul_(1.0 - self.hp.tau).add_(online, alpha=self.hp.tau)
-
-    def _finish_step(
-        self, actions: np.ndarray, step: _EnvStep, epsilon: float, losses: list[float]
-    ) -> dict[str, Any]:
-        """Episode bookkeeping after a step; returns what the callback gets."""
-        dones = (step.terminated | step.truncated) & step.valid
-        self._returns += np.where(step.valid, step.rewards, 0.0)
-        episode_returns: list[float | None] = [None] * self.num_envs
-        for i in np.flatnonzero(dones):
-            episode_returns[i] = float(self._returns[i])
-            self._returns[i] = 0.0
-            self.episodes_done += 1
-        # A single env is reset before the next action (after the callback, which may checkpoint
-        # the episode boundary); a vector env resets its sub-envs itself.
-        self._obs = None if (not self.is_vector and dones[0]) else step.obs
-        return {
-            "steps_done": self.steps_done,
-            "episodes_done": self.episodes_done,
-            "updates_done": self.updates_done,
-            "epsilon": epsilon,
-            "loss": float(np.mean(losses)) if losses else None,
-            "actions": [int(a) for a in actions],
-            "rewards": [float(r) if v else 0.0 for r, v in zip(step.rewards, step.valid, strict=True)],
-            "dones": [bool(d) for d in dones],
-            "infos": step.infos,
-            "episode_returns": episode_returns,
-        }
 
     # --- saving and loading ---------------------------------------------------------------------
     def _save(self, path: Path) -> None:
@@ -696,10 +551,10 @@ class DQNAgent(Agent):
             "episodes_done": self.episodes_done,
             "updates_done": self.updates_done,
             "exploration_horizon": self._exploration_horizon,
-            "env_started": self._env_started,
+            "env_started": self.rollout.started,
             "rng": self._rng.bit_generator.state,
             "act_rng": self._act_rng.bit_generator.state,
-            "env_rng": self._env_rng_states() if self._env_started else None,
+            "env_rng": self.rollout.rng_states() if self.rollout.started else None,
         }
         (path / CHECKPOINT_STATE_FILE).write_text(json.dumps(state, indent=1))
         return path
@@ -733,34 +588,13 @@ class DQNAgent(Agent):
             self.episodes_done = int(state["episodes_done"])
             self.updates_done = int(state["updates_done"])
             self._exploration_horizon = state["exploration_horizon"]
-            self._env_started = bool(state["env_started"])
+            self.rollout.started = bool(state["env_started"])
             if state["env_rng"] is not None:
-                self._restore_env_rng(state["env_rng"])
+                self.rollout.restore_rng_states(state["env_rng"])
         except (OSError, KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
             raise AgentError(f"corrupt DQN checkpoint in {path}: {type(exc).__name__}: {exc}") from exc
-        self._obs = None  # the next learn() starts with an env reset
-        self._pending_reset[:] = False
-        self._returns[:] = 0.0
+        self.rollout.forget_episodes()  # the next learn() starts with an env reset
         return self
-
-    def _env_rng_states(self) -> list[dict[str, Any]]:
-        """The bit-generator states of the env's (or each sub-env's) `np_random`."""
-        if self.is_vector:
-            return [g.bit_generator.state for g in self.env.get_attr("np_random")]
-        return [self.env.unwrapped.np_random.bit_generator.state]
-
-    def _restore_env_rng(self, states: list[dict[str, Any]]) -> None:
-        if len(states) != self.num_envs:
-            raise ValueError(f"checkpoint holds {len(states)} env RNG states, this env has {self.num_envs}")
-        generators = []
-        for state in states:
-            generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
-            generator.bit_generator.state = state
-            generators.append(generator)
-        if self.is_vector:
-            self.env.set_attr("np_random", generators)
-        else:
-            self.env.unwrapped.np_random = generators[0]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -781,32 +615,6 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def _autoreset_mode(env: gym.vector.VectorEnv) -> AutoresetMode:
-    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-    mode = mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
-    if mode == AutoresetMode.DISABLED:
-        raise AgentError(
-            "DQN needs a vector env that resets its sub-envs itself; got autoreset_mode=DISABLED "
-            "(use NEXT_STEP, Gymnasium's default, or SAME_STEP)"
-        )
-    return mode
-
-
-def _split_infos(infos: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """A vector env's info dict of arrays (with "_key" masks) as one info dict per sub-env."""
-    out: list[dict[str, Any]] = [{} for _ in range(n)]
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        mask = infos.get("_" + key)
-        parts = _split_infos(value, n) if isinstance(value, dict) else None
-        for i in range(n):
-            if mask is None or mask[i]:
-                item = parts[i] if parts is not None else value[i]
-                out[i][key] = item.item() if isinstance(item, np.generic) else item
-    return out
 
 
 def _torch_load(file: Path) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from lrgym_agents.base import Agent
+from lrgym_agents.rollout import run_policy_episode
 
 
 @dataclass
@@ -34,29 +34,21 @@ class EpisodeResult:
 
 def run_episode(agent: Agent, env: gym.Env, seed: int, deterministic: bool = True) -> EpisodeResult:
     """One greedy episode of `agent` on `env` from `reset(seed=seed)`."""
-    start = time.perf_counter()
-    obs, info = env.reset(seed=seed)
-    val_acc, lrs, epochs, total = [info["val_acc"]], [], [], 0.0
-    while True:
-        obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=deterministic))
-        total += float(reward)
-        val_acc.append(info["val_acc"])
-        lrs.append(info["lr"])
-        epochs.append(info["epoch"])
-        if terminated or truncated:
-            break
+    episode, wall_s = run_policy_episode(lambda obs: agent.act(obs, deterministic=deterministic), env, seed)
+    info = episode.final_info
+    val_acc = [episode.initial_val_acc, *episode.val_acc]
     return EpisodeResult(
         seed=seed,
         test_acc=float(info.get("test_acc", np.nan)),
         full_val_acc=float(info.get("full_val_acc", np.nan)),
         best_val_acc=float(max(val_acc)),
-        episode_return=total,
+        episode_return=episode.episode_return,
         diverged=bool(info["diverged"]),
-        wall_s=time.perf_counter() - start,
-        steps=len(lrs),
+        wall_s=wall_s,
+        steps=episode.length,
         val_acc=val_acc,
-        lr=lrs,
-        epoch=epochs,
+        lr=episode.lr,
+        epoch=episode.epoch,
     )
 
 

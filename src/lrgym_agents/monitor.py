@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lrgym_agents.base import Agent
+from lrgym_agents.rollout import StepRecord
 
 EPISODE_FIELDS = (
     "episode",
@@ -49,22 +50,17 @@ class TrainingMonitor:
         self.total_steps = total_steps
         self.checkpoint_every = checkpoint_every
         self.episodes = _read_episodes(out / EPISODES_FILE)
-        self.returns: dict[int, float] = {}
         self.bar = _progress_bar(total_steps, agent.steps_done) if progress else None
         self.writer = _tensorboard_writer(out / "tensorboard") if tensorboard else None
 
-    def __call__(self, update: dict[str, Any]) -> bool:
-        for i, (info, done) in enumerate(zip(update["infos"], update["dones"], strict=True)):
-            self.returns[i] = self.returns.get(i, 0.0) + float(
-                update.get("rewards", [0.0] * len(update["dones"]))[i]
-            )
-            if done:
-                self._episode_finished(info, self.returns.pop(i), update["steps_done"])
+    def __call__(self, record: StepRecord) -> bool:
+        for episode in record.finished():
+            self._episode_finished(episode.final_info, episode.episode_return, record.steps_done)
         if self.bar is not None:
-            self.bar.n = update["steps_done"]
+            self.bar.n = record.steps_done
             self.bar.set_postfix(episodes=len(self.episodes), refresh=False)
             self.bar.refresh()
-        if update["dones"] and all(update["dones"]) and len(self.episodes) % self.checkpoint_every == 0:
+        if record.dones and all(record.dones) and len(self.episodes) % self.checkpoint_every == 0:
             self.checkpoint()
         return True
 

@@ -38,6 +38,7 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from lrgym_agents.base import Agent, AgentError, Callback, env_config, read_metadata
+from lrgym_agents.rollout import EpisodeBooks, StepRecord
 
 
 @dataclass(frozen=True)
@@ -184,28 +185,26 @@ class SB3Agent(Agent):
                 "stable_baselines3.common.env_util.make_vec_env('lrgym:LRTuning-v0', n_envs=4, "
                 "vec_env_cls=SubprocVecEnv), or pass a single env"
             )
+        super().__init__(env, seed=seed, name=name or f"sb3-{algo}", action_modes=ACTION_MODES[algo])
         self.algo = algo
-        self.name = name or f"sb3-{algo}"
-        self.action_modes = ACTION_MODES[algo]
-        super().__init__(env, seed=seed, name=name)
         self.episodes_done = 0  # episodes finished while learning (over all sub-envs)
         self.episode_steps = _episode_steps(env)
         self._hyperparameters = resolve_hyperparameters(algo, overrides, self.episode_steps)
         # SB3 edits some arguments in place (SAC adds to policy_kwargs): give it a copy.
         kwargs = copy.deepcopy(self._hyperparameters)
         self.model: BaseAlgorithm = ALGORITHMS[algo](env=env, seed=seed, **kwargs)
+        # Episodes in progress; they continue across learn() calls, as SB3 continues its rollout.
+        self.episode_books = EpisodeBooks(self.model.n_envs)
         self._logger_ready = False  # whether this model's TensorBoard run directory is chosen
 
     # --- learning --------------------------------------------------------------------------
-    def learn(self, total_steps: int, callback: Callback | None = None) -> SB3Agent:
+    def _learn(self, total_steps: int, callback: Callback | None) -> None:
         """Trains for `total_steps` more environment steps (summed over sub-envs).
 
         On-policy algorithms (PPO, A2C) collect whole rollouts, so they may run up to one
         rollout (`n_steps` x sub-envs) past `total_steps`; `steps_done` counts the real steps.
         With `tensorboard_log` set, each step's env info is logged too (`InfoLoggerCallback`).
         """
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int | np.integer) or total_steps < 0:
-            raise AgentError(f"total_steps must be a non-negative integer, got {total_steps!r}")
         callbacks: list[BaseCallback] = [_AgentCallback(self, callback)]
         if self.model.tensorboard_log is not None:
             self._configure_tensorboard()
@@ -217,7 +216,6 @@ class SB3Agent(Agent):
             tb_log_name=self.name,
         )
         self.steps_done = self.model.num_timesteps
-        return self
 
     def _configure_tensorboard(self) -> None:
         """Gives this agent its own TensorBoard run, `<tensorboard_log>/<name>_<n>`, on first use.
@@ -234,13 +232,8 @@ class SB3Agent(Agent):
         )
         self._logger_ready = True
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> int | np.ndarray:
+    def _act(self, obs: np.ndarray, deterministic: bool) -> int | np.ndarray:
         """The action for one observation: an int (discrete modes) or a float32 array of shape (1,)."""
-        obs = np.asarray(obs, dtype=np.float32)
-        if obs.shape != self.observation_space.shape:
-            raise AgentError(
-                f"act() takes one observation of shape {self.observation_space.shape}, got shape {obs.shape}"
-            )
         action, _ = self.model.predict(obs, deterministic=deterministic)
         if isinstance(self.action_space, gym.spaces.Discrete):
             return int(np.asarray(action).reshape(()))
@@ -268,6 +261,7 @@ class SB3Agent(Agent):
             # SB3 reports some malformed files through assertions and unpickling errors.
             raise AgentError(f"cannot load SB3 model {file}: {type(exc).__name__}: {exc}") from exc
         self.steps_done = self.model.num_timesteps
+        self.episode_books = EpisodeBooks(self.model.n_envs)  # a loaded model starts new episodes
         self._logger_ready = False
         # SB3 restores the saved model's settings, so report those (in their JSON form) from now on.
         saved.pop("algo", None)
@@ -361,7 +355,9 @@ class InfoLoggerCallback(BaseCallback):
 
 
 class _AgentCallback(BaseCallback):
-    """Adapts an lrgym `Callback` (called after every env step) to SB3's callback protocol."""
+    """Adapts an lrgym `Callback` (called after every env step with a `StepRecord`) to SB3's
+    callback protocol. SB3's VecEnvs reset a sub-env in the step that ends its episode, so every
+    step is a transition."""
 
     def __init__(self, agent: SB3Agent, callback: Callback | None) -> None:
         super().__init__()
@@ -370,18 +366,24 @@ class _AgentCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         dones = [bool(d) for d in self.locals["dones"]]
+        infos, rewards = list(self.locals["infos"]), [float(r) for r in self.locals["rewards"]]
         self.agent.steps_done = self.model.num_timesteps
         self.agent.episodes_done += sum(dones)
+        books = self.agent.episode_books
+        episodes = [books.record(i, rewards[i], infos[i], dones[i]) for i in range(len(dones))]
         if self.callback is None:
             return True
+        actions = np.asarray(self.locals.get("actions", [None] * len(dones)))
         keep_going = self.callback(
-            {
-                "steps_done": self.agent.steps_done,
-                "episodes_done": self.agent.episodes_done,
-                "infos": list(self.locals["infos"]),
-                "dones": dones,
-                "rewards": [float(r) for r in self.locals["rewards"]],
-            }
+            StepRecord(
+                steps_done=self.agent.steps_done,
+                episodes_done=self.agent.episodes_done,
+                actions=[a.tolist() if isinstance(a, np.ndarray) else a for a in actions],
+                rewards=rewards,
+                dones=dones,
+                infos=infos,
+                episodes=episodes,
+            )
         )
         return keep_going is not False
 

@@ -178,8 +178,7 @@ class ScheduleAgent(Agent):
         peak_lr: float | None = None,
         **schedule_params: Any,
     ) -> None:
-        self.name = schedule  # before the base class checks the mode: its messages name the agent
-        super().__init__(env, seed=seed, name=name)
+        super().__init__(env, seed=seed, name=name or schedule)
         cfg = env_config(env)
         if cfg is None:
             raise AgentError(f"schedule {schedule!r} needs an LRTuning env: its progress and LR range")
@@ -203,19 +202,16 @@ class ScheduleAgent(Agent):
         if bad:
             raise AgentError(f"learning rates {bad[:3]} lie outside [{cfg.lr_min}, {cfg.lr_max}]")
 
-    def learn(self, total_steps: int, callback: Callback | None = None) -> ScheduleAgent:
+    def _learn(self, total_steps: int, callback: Callback | None) -> None:
         """Does nothing: a schedule has nothing to learn.
 
         It does not step the env either (every step would cost real training for no use), so
         `steps_done` stays unchanged and `callback` is never called.
         """
-        _check_total_steps(total_steps)
-        return self
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def _act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """The `absolute` action that sets the schedule's LR at the observation's progress."""
-        p = self.progress(obs)
-        return absolute_action(self.cfg, self.lr_at(p))
+        return absolute_action(self.cfg, self.lr_at(self.progress(obs)))
 
     def lr_at(self, progress: float) -> float:
         """The schedule's LR at `progress` (what `act` asks the env for)."""
@@ -228,12 +224,7 @@ class ScheduleAgent(Agent):
         it exactly, which matters where the schedule is steep relative to the LR (cosine near
         the end) and at milestones.
         """
-        obs = np.asarray(obs)
-        if obs.shape != self.observation_space.shape:
-            raise AgentError(
-                f"act() takes one observation of shape {self.observation_space.shape}, got shape {obs.shape}"
-            )
-        raw = read_signal(obs, "progress")
+        raw = read_signal(self.check_observation(obs), "progress")
         steps = self.cfg.num_steps
         if not -0.5 / steps <= raw <= 1.0 + 0.5 / steps:
             raise AgentError(
@@ -274,12 +265,10 @@ class RandomAgent(Agent):
         self._space.seed(seed)
         self.rng: np.random.Generator = self._space.np_random
 
-    def learn(self, total_steps: int, callback: Callback | None = None) -> RandomAgent:
-        """Does nothing and does not step the env (see `ScheduleAgent.learn`)."""
-        _check_total_steps(total_steps)
-        return self
+    def _learn(self, total_steps: int, callback: Callback | None) -> None:
+        """Does nothing and does not step the env (see `ScheduleAgent._learn`)."""
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any:
+    def _act(self, obs: np.ndarray, deterministic: bool) -> Any:
         """A uniformly random action; `obs` and `deterministic` are ignored (there is no greedy
         policy to fall back on)."""
         return self._space.sample()
@@ -291,8 +280,3 @@ class RandomAgent(Agent):
         if not _is_int(seed):
             raise AgentError(f"{path} holds no integer seed (found {seed!r})")
         self._reseed(int(seed))
-
-
-def _check_total_steps(total_steps: int) -> None:
-    if not _is_int(total_steps) or total_steps < 0:
-        raise AgentError(f"total_steps={total_steps!r} is invalid: must be an integer >= 0")
