@@ -91,6 +91,12 @@ def test_train_save_load_acts_identically(agent_name: str, mode: str, tmp_path: 
     loaded = make_agent(agent_name, fresh_env, seed=99).load(saved)
     assert loaded.steps_done == agent.steps_done
     assert same_parameters(agent.model.policy, loaded.model.policy)
+    # The observation statistics (VecNormalize, as the custom DQN normalises) travel with the model.
+    stats, loaded_stats = agent.vec_normalize.obs_rms, loaded.vec_normalize.obs_rms
+    assert (saved / "vecnormalize.pkl").is_file() and stats.count > TRAIN_STEPS
+    np.testing.assert_array_equal(loaded_stats.mean, stats.mean)
+    np.testing.assert_array_equal(loaded_stats.var, stats.var)
+    assert not np.allclose(stats.mean, 0.0)  # really learned from the observations
     for obs in probe_observations(fresh_env):
         a, b = agent.act(obs), loaded.act(obs)
         if isinstance(env.action_space, gym.spaces.Discrete):
@@ -98,6 +104,7 @@ def test_train_save_load_acts_identically(agent_name: str, mode: str, tmp_path: 
         else:
             assert a.dtype == np.float32 and a.shape == (1,) and env.action_space.contains(a)
             np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.vec_normalize.obs_rms.mean, stats.mean)  # acting changed nothing
 
 
 def test_checkpoint_resumes_with_replay_buffer(tmp_path: Path) -> None:

@@ -103,3 +103,20 @@ def test_rl_zoo3_train_runs(algo: str, tmp_path: Path) -> None:
         episodes = list(csv.DictReader(f))
     # The env kwargs reached the env: episodes of FAST_TINY_KWARGS, not of the preset.
     assert episodes and all(int(e["l"]) == FAST_EPISODE for e in episodes)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_files_agree_with_the_agents_defaults(algo: str) -> None:
+    """The rl-zoo3 files and `lrgym_agents.sb3`'s defaults are one set of hyperparameters: every
+    constructor argument of the agent (lengths in episodes resolved for the preset) is in the file
+    with the same value, the file sets nothing else, and both normalise observations alike."""
+    from lrgym_agents.sb3 import COMMON, resolve_hyperparameters
+
+    for env_id, hyp in load(algo).items():
+        defaults = resolve_hyperparameters(algo, {}, PRESETS[env_id].num_steps)
+        expected = {k: v for k, v in defaults.items() if k not in COMMON or k == "policy"}
+        found = {k: v for k, v in hyp.items() if k not in ZOO_KEYS or k == "policy"}
+        if "policy_kwargs" in found:
+            found["policy_kwargs"] = eval(found["policy_kwargs"])  # rl-zoo3 eval()s it too
+        assert found == expected, f"{algo} {env_id}"
+        assert eval(hyp["normalize"]) == {"norm_obs": True, "norm_reward": False}

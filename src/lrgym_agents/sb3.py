@@ -33,9 +33,10 @@ from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import TensorBoardOutputFormat
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import configure_logger
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from lrgym_agents.base import Agent, AgentError, Callback, env_config, read_metadata
 from lrgym_agents.rollout import EpisodeBooks, StepRecord
@@ -143,6 +144,8 @@ ACTION_MODES: dict[str, tuple[str, ...]] = {
 }
 
 MODEL_FILE = "model.zip"
+VEC_NORMALIZE_FILE = "vecnormalize.pkl"  # the observation statistics, saved beside the model
+OBS_CLIP = 10.0  # normalised observations are clipped to +-this (as the custom DQN's)
 REPLAY_BUFFER_FILE = "replay_buffer.pkl"
 CHECKPOINT_FILE = "checkpoint.json"
 
@@ -159,6 +162,10 @@ class SB3Agent(Agent):
         seed: seeds SB3 (network initialisation, exploration, env resets).
         name: the agent's registry name (default `sb3-<algo>`); saved agents record it.
         algo: one of `ALGORITHMS`.
+        normalize_observations: standardise observations with SB3's `VecNormalize`
+            (`norm_obs=True, norm_reward=False`, clipped to +-10), as the custom DQN does with
+            its running normaliser: statistics of every state seen while learning, saved and
+            loaded with the model; acting never changes them.
         **overrides: SB3 constructor arguments replacing entries of `HYPERPARAMETERS[algo]`
             (e.g. `tensorboard_log="runs/"`, `n_epochs=5`, `learning_starts=Episodes(1)`).
 
@@ -175,6 +182,7 @@ class SB3Agent(Agent):
         seed: int = 0,
         name: str | None = None,
         algo: str = "ppo",
+        normalize_observations: bool = True,
         **overrides: Any,
     ) -> None:
         if algo not in ALGORITHMS:
@@ -192,7 +200,18 @@ class SB3Agent(Agent):
         self._hyperparameters = resolve_hyperparameters(algo, overrides, self.episode_steps)
         # SB3 edits some arguments in place (SAC adds to policy_kwargs): give it a copy.
         kwargs = copy.deepcopy(self._hyperparameters)
-        self.model: BaseAlgorithm = ALGORITHMS[algo](env=env, seed=seed, **kwargs)
+        if not isinstance(normalize_observations, bool):
+            raise AgentError(
+                f"normalize_observations={normalize_observations!r} is invalid: expected true or false"
+            )
+        self.normalize_observations = normalize_observations
+        venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: Monitor(env)])  # as SB3 wraps it
+        self.vec_normalize = (
+            VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=OBS_CLIP)
+            if normalize_observations
+            else None
+        )
+        self.model: BaseAlgorithm = ALGORITHMS[algo](env=self.vec_normalize or venv, seed=seed, **kwargs)
         # Episodes in progress; they continue across learn() calls, as SB3 continues its rollout.
         self.episode_books = EpisodeBooks(self.model.n_envs)
         self._logger_ready = False  # whether this model's TensorBoard run directory is chosen
@@ -234,17 +253,25 @@ class SB3Agent(Agent):
 
     def _act(self, obs: np.ndarray, deterministic: bool) -> int | np.ndarray:
         """The action for one observation: an int (discrete modes) or a float32 array of shape (1,)."""
+        if self.vec_normalize is not None:
+            obs = self.vec_normalize.normalize_obs(obs)
         action, _ = self.model.predict(obs, deterministic=deterministic)
         if isinstance(self.action_space, gym.spaces.Discrete):
             return int(np.asarray(action).reshape(()))
         return np.asarray(action, dtype=np.float32).reshape(self.action_space.shape)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"algo": self.algo, **self._hyperparameters}
+        return {
+            "algo": self.algo,
+            "normalize_observations": self.normalize_observations,
+            **self._hyperparameters,
+        }
 
     # --- persistence -----------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         self.model.save(path / MODEL_FILE)
+        if self.vec_normalize is not None:
+            self.vec_normalize.save(path / VEC_NORMALIZE_FILE)
 
     def _load(self, path: Path) -> None:
         file = path / MODEL_FILE
@@ -253,18 +280,28 @@ class SB3Agent(Agent):
         saved = dict(read_metadata(path).get("hyperparameters") or {})
         if saved.get("algo", self.algo) != self.algo:
             raise AgentError(f"{path} holds an SB3 {saved['algo']} model, not {self.algo}")
-        try:
-            self.model = ALGORITHMS[self.algo].load(
-                file, env=self.model.get_env(), device=self._hyperparameters.get("device", "auto")
+        normalized = bool(saved.get("normalize_observations", False))
+        stats = path / VEC_NORMALIZE_FILE
+        if normalized and not stats.is_file():
+            raise AgentError(
+                f"{path} holds a model trained on normalised observations, but {stats} is missing"
             )
-        except (AssertionError, TypeError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        venv = self.vec_normalize.venv if self.vec_normalize is not None else self.model.get_env()
+        try:
+            vec_normalize = VecNormalize.load(str(stats), venv) if normalized else None
+            self.model = ALGORITHMS[self.algo].load(
+                file, env=vec_normalize or venv, device=self._hyperparameters.get("device", "auto")
+            )
+        except (AssertionError, TypeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError) as exc:
             # SB3 reports some malformed files through assertions and unpickling errors.
             raise AgentError(f"cannot load SB3 model {file}: {type(exc).__name__}: {exc}") from exc
+        self.vec_normalize, self.normalize_observations = vec_normalize, normalized
         self.steps_done = self.model.num_timesteps
         self.episode_books = EpisodeBooks(self.model.n_envs)  # a loaded model starts new episodes
         self._logger_ready = False
         # SB3 restores the saved model's settings, so report those (in their JSON form) from now on.
         saved.pop("algo", None)
+        saved.pop("normalize_observations", None)
         self._hyperparameters = saved or self._hyperparameters
 
     def save_checkpoint(self, path: str | Path) -> Path:
