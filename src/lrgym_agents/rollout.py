@@ -45,6 +45,7 @@ class Episode:
     length: int  # env steps (transitions) of the episode
     final_info: dict[str, Any]  # the info of its last step (an LRTuning env's final report)
     initial_val_acc: float | None  # validation-subset accuracy at the reset, if the env reports it
+    reward: list[float] = field(default_factory=list)  # reward of each step
     lr: list[float] = field(default_factory=list)  # LR applied at each step (NaN if not reported)
     val_acc: list[float] = field(default_factory=list)  # validation-subset accuracy after each step
     epoch: list[float] = field(default_factory=list)  # epochs trained after each step
@@ -63,6 +64,7 @@ class EpisodeBooks:
         self._open[index] = {
             "return": 0.0,
             "initial_val_acc": None if start is None else float(start),
+            "reward": [],
             "lr": [],
             "val_acc": [],
             "epoch": [],
@@ -75,6 +77,7 @@ class EpisodeBooks:
         books = self._open[index]
         assert books is not None
         books["return"] += float(reward)
+        books["reward"].append(float(reward))
         for key in ("lr", "val_acc", "epoch"):
             books[key].append(float(info.get(key, math.nan)))
         if not done:
@@ -86,6 +89,7 @@ class EpisodeBooks:
             length=len(books["lr"]),
             final_info=info,
             initial_val_acc=books["initial_val_acc"],
+            reward=books["reward"],
             lr=books["lr"],
             val_acc=books["val_acc"],
             epoch=books["epoch"],

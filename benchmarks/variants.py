@@ -1,0 +1,400 @@
+"""Variants of the learning agents on `LRTuning-Tiny-v0`, measured on held-out evaluation seeds.
+
+What limits learning, and which change helps, is a question for data: each variant (an agent,
+its hyperparameters, overrides of the env, a training budget, a number of training envs) is
+trained on every seed of `TRAIN_SEEDS` and its greedy policy evaluated on `EVAL_SEEDS` (the
+suites' held-out seeds), and compared with random actions and the `tiny` suite's tuned schedules
+(their peaks were chosen on validation in that suite) on the same evaluation seeds.
+
+One file per (variant, training seed) under `results/variants/runs/`: the training episodes
+(return, final validation-subset accuracy, LR trajectory, actions), and per evaluation episode
+the final test accuracy, the LR trajectory, the actions, the per-step rewards and, for the
+custom DQN, the Q-values of every decision. `--report` reads them all and writes
+`results/variants/summary.md` / `.json`: mean and IQM final test accuracy with 95% intervals of a
+two-level bootstrap (training seeds, then evaluation seeds within them), P(improvement over
+random actions) with the same resampling, and diagnostics (Q-values against realised returns,
+where the LR ends, the greedy policy's actions).
+
+Usage:
+    python -m benchmarks.variants --only dqn dqn-gamma1 --workers 2   # train and evaluate, resumable
+    python -m benchmarks.variants --report                           # the comparison table
+    python -m benchmarks.variants --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._record import git_commit, machine
+from benchmarks.runner import git_diff_sha256, write_json_atomic
+
+# --- hyperparameters --------------------------------------------------------------------------
+ENV_ID = "LRTuning-Tiny-v0"
+BASE_ENV_KWARGS: dict[str, Any] = {"device": "cpu"}
+TRAIN_SEEDS = (0, 1, 2, 3, 4)  # training seeds: every variant learns on each
+EVAL_SEEDS = tuple(range(1000, 1010))  # held out: never trained or tuned on
+DEFAULT_STEPS = 1000  # env steps of learning (50 Tiny episodes): the agents' default budget
+BOOTSTRAP_REPS = 5000  # resamples per interval
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+RESULTS_DIR = Path(__file__).resolve().parent / "results" / "variants"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to train (or not) an agent; `kind` "learning", "random" or "schedule"."""
+
+    agent: str
+    description: str
+    kind: str = "learning"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_steps: int = DEFAULT_STEPS
+    num_envs: int = 1  # training envs (a synchronous vector env when > 1)
+
+
+ABSOLUTE = {"action_mode": "absolute"}
+VARIANTS: dict[str, Variant] = {
+    # the floor and the references (peaks chosen on validation in the `tiny` suite)
+    "random": Variant("random", "uniformly random multipliers", kind="random"),
+    "random-absolute": Variant("random", "uniformly random absolute LRs", kind="random", env_kwargs=ABSOLUTE),
+    "cosine-0.4": Variant(
+        "cosine",
+        "tuned cosine (tiny suite)",
+        kind="schedule",
+        env_kwargs=ABSOLUTE,
+        agent_kwargs={"peak_lr": 0.4},
+    ),
+    "step-0.2": Variant(
+        "step", "tuned step (tiny suite)", kind="schedule", env_kwargs=ABSOLUTE, agent_kwargs={"peak_lr": 0.2}
+    ),
+    "constant-0.2": Variant(
+        "constant",
+        "tuned constant (tiny suite)",
+        kind="schedule",
+        env_kwargs=ABSOLUTE,
+        agent_kwargs={"peak_lr": 0.2},
+    ),
+    # the custom DQN
+    "dqn": Variant("dqn", "custom DQN, package defaults"),
+    "dqn-gamma1": Variant("dqn", "gamma 1: the return is the accuracy gained", agent_kwargs={"gamma": 1.0}),
+    "dqn-gamma1-n5": Variant("dqn", "gamma 1, 5-step returns", agent_kwargs={"gamma": 1.0, "n_step": 5}),
+    "dqn-gamma1-mc": Variant(
+        "dqn", "gamma 1, 20-step (whole-episode) returns", agent_kwargs={"gamma": 1.0, "n_step": 20}
+    ),
+    "dqn-terminal": Variant(
+        "dqn", "terminal reward, gamma 1", env_kwargs={"reward": "terminal_acc"}, agent_kwargs={"gamma": 1.0}
+    ),
+    "dqn-small-obs": Variant(
+        "dqn",
+        "gamma 1, weight statistics of the last layer only (20 inputs, not 150)",
+        env_kwargs={"feature_layers": "last"},
+        agent_kwargs={"gamma": 1.0},
+    ),
+    "dqn-2x": Variant(
+        "dqn",
+        "twice the budget over 2 envs (2 workers: the same wall time)",
+        train_steps=2 * DEFAULT_STEPS,
+        num_envs=2,
+    ),
+    # Stable-Baselines3
+    "sb3-dqn": Variant("sb3-dqn", "SB3 DQN, package defaults"),
+    "sb3-ppo": Variant("sb3-ppo", "SB3 PPO, package defaults (discrete multipliers)"),
+    "sb3-ppo-absolute": Variant("sb3-ppo", "SB3 PPO on absolute LRs", env_kwargs=ABSOLUTE),
+    "sb3-sac-absolute": Variant("sb3-sac", "SB3 SAC on absolute LRs", env_kwargs=ABSOLUTE),
+}
+
+
+# --- one (variant, training seed) -------------------------------------------------------------
+def _make_env(variant: Variant, final_eval: bool, num_envs: int = 1):
+    import gymnasium as gym
+
+    import lrgym  # noqa: F401 - registers the environments
+
+    kwargs = {**BASE_ENV_KWARGS, **variant.env_kwargs, "final_eval": final_eval}
+    if num_envs == 1:
+        return gym.make(ENV_ID, **kwargs)
+    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", **kwargs)
+
+
+def _training_log(log: list[dict[str, Any]]):
+    def callback(record: Any) -> bool:
+        for episode in record.finished():
+            log.append(
+                {
+                    "steps_done": record.steps_done,
+                    "return": episode.episode_return,
+                    "final_val_acc": episode.val_acc[-1],
+                    "diverged": bool(episode.final_info.get("diverged", False)),
+                    "lr": episode.lr,
+                }
+            )
+        return True
+
+    return callback
+
+
+def run_one(name: str, seed: int, out: Path) -> dict[str, Any]:
+    """Trains variant `name` on training seed `seed` and evaluates it; writes and returns the record."""
+    import torch
+
+    from lrgym_agents.dqn import DQNAgent
+    from lrgym_agents.registry import make_agent
+    from lrgym_agents.rollout import run_policy_episode
+
+    torch.set_num_threads(1)
+    variant = VARIANTS[name]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    training: list[dict[str, Any]] = []
+    if variant.kind == "learning":
+        env = _make_env(variant, final_eval=False, num_envs=variant.num_envs)
+        agent = make_agent(variant.agent, env, seed=seed, **variant.agent_kwargs)
+        agent.learn(variant.train_steps, callback=_training_log(training))
+        eval_env = _make_env(variant, final_eval=True)
+        agent.env = eval_env
+    else:
+        eval_env = _make_env(variant, final_eval=True)
+        agent = make_agent(variant.agent, eval_env, seed=seed, **variant.agent_kwargs)
+    train_s = time.perf_counter() - start
+
+    episodes = []
+    for eval_seed in EVAL_SEEDS:
+        steps: list[dict[str, Any]] = []
+
+        def policy(obs: np.ndarray, steps: list = steps) -> Any:
+            action = agent.act(obs)
+            entry: dict[str, Any] = {"action": np.asarray(action).tolist()}
+            if isinstance(agent, DQNAgent):
+                entry["q"] = agent.q_values(obs)[0].tolist()
+            steps.append(entry)
+            return action
+
+        episode, wall_s = run_policy_episode(policy, eval_env, eval_seed)
+        info = episode.final_info
+        episodes.append(
+            {
+                "seed": eval_seed,
+                "test_acc": float(info.get("test_acc", np.nan)),
+                "full_val_acc": float(info.get("full_val_acc", np.nan)),
+                "diverged": bool(info.get("diverged", False)),
+                "return": episode.episode_return,
+                "reward": episode.reward,
+                "val_acc": [episode.initial_val_acc, *episode.val_acc],
+                "lr": episode.lr,
+                "actions": [s["action"] for s in steps],
+                "q": [s["q"] for s in steps] if steps and "q" in steps[0] else None,
+                "wall_s": wall_s,
+            }
+        )
+    record = {
+        "variant": name,
+        "definition": dataclasses.asdict(variant),
+        "train_seed": seed,
+        "eval_seeds": list(EVAL_SEEDS),
+        "env_config": eval_env.unwrapped.config.to_dict(),
+        "hyperparameters": agent.hyperparameters(),
+        "training": training,
+        "episodes": episodes,
+        "train_wall_s": train_s,
+        "wall_s": time.perf_counter() - start,
+        "cpu_s": time.process_time() - cpu_start,
+        "git_commit": git_commit(),
+        "git_diff_sha256": git_diff_sha256(),
+        "machine": machine(),
+        "command": list(sys.argv),
+    }
+    write_json_atomic(out, record)
+    return record
+
+
+def run_file(name: str, seed: int, results_dir: Path = RESULTS_DIR) -> Path:
+    return results_dir / "runs" / f"{name}-s{seed}.json"
+
+
+def _job(args: tuple[str, int, str]) -> tuple[str, int, float]:
+    name, seed, results_dir = args
+    os.environ["OMP_NUM_THREADS"] = "1"
+    start = time.perf_counter()
+    run_one(name, seed, run_file(name, seed, Path(results_dir)))
+    return name, seed, time.perf_counter() - start
+
+
+def seeds_of(name: str) -> tuple[int, ...]:
+    """A schedule does the same on every training seed: it runs once."""
+    return TRAIN_SEEDS[:1] if VARIANTS[name].kind == "schedule" else TRAIN_SEEDS
+
+
+def run(names: list[str], workers: int, results_dir: Path = RESULTS_DIR) -> None:
+    todo = [
+        (n, s, str(results_dir))
+        for n in names
+        for s in seeds_of(n)
+        if not run_file(n, s, results_dir).is_file()
+    ]
+    print(f"{len(todo)} (variant, seed) jobs to run with {workers} worker(s)")
+    if workers <= 1:
+        for job in todo:
+            print("  done {} s{} in {:.0f} s".format(*_job(job)), flush=True)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for future in as_completed([pool.submit(_job, job) for job in todo]):
+            print("  done {} s{} in {:.0f} s".format(*future.result()), flush=True)
+
+
+# --- the comparison ---------------------------------------------------------------------------
+def two_level_resamples(by_seed: list[np.ndarray], reps: int, rng: np.random.Generator) -> np.ndarray:
+    """(reps, runs) bootstrap copies: training seeds drawn with replacement, then evaluation
+    seeds with replacement within each drawn training seed."""
+    k, n = len(by_seed), len(by_seed[0])
+    scores = np.stack(by_seed)  # (seeds, evals)
+    seeds = rng.integers(0, k, size=(reps, k))
+    evals = rng.integers(0, n, size=(reps, k, n))
+    return scores[seeds[:, :, None], evals].reshape(reps, k * n)
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    import scipy.stats
+
+    return scipy.stats.trim_mean(x, 0.25, axis=axis)
+
+
+def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    diff = x[..., :, None] - y[..., None, :]
+    return (diff > 0).mean(axis=(-2, -1)) + 0.5 * (diff == 0).mean(axis=(-2, -1))
+
+
+def summarize(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    records: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((results_dir / "runs").glob("*.json")):
+        record = json.loads(path.read_text())
+        records.setdefault(record["variant"], []).append(record)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    boots: dict[str, np.ndarray] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for name in [n for n in VARIANTS if n in records] + sorted(set(records) - set(VARIANTS)):
+        recs = sorted(records[name], key=lambda r: r["train_seed"])
+        by_seed = [np.array([e["test_acc"] for e in r["episodes"]]) for r in recs]
+        flat = np.concatenate(by_seed)
+        boot = two_level_resamples(by_seed, BOOTSTRAP_REPS, rng)
+        boots[name] = boot
+        rows[name] = {
+            "description": recs[0]["definition"]["description"],
+            "train_seeds": [r["train_seed"] for r in recs],
+            "runs": int(flat.size),
+            "mean": float(flat.mean()),
+            "mean_ci": _interval(boot.mean(axis=1)),
+            "iqm": float(_iqm(flat)),
+            "iqm_ci": _interval(_iqm(boot, axis=1)),
+            "per_seed_mean": [float(s.mean()) for s in by_seed],
+            "min": float(flat.min()),
+            "diverged": int(sum(e["diverged"] for r in recs for e in r["episodes"])),
+            "final_lr_median": float(np.median([e["lr"][-1] for r in recs for e in r["episodes"]])),
+            "cpu_s": float(sum(r["cpu_s"] for r in recs)),
+            **_diagnostics(recs),
+        }
+    for name, row in rows.items():
+        for ref in ("random", "cosine-0.4"):
+            if ref in boots and name != ref:
+                x = np.concatenate([np.array([e["test_acc"] for e in r["episodes"]]) for r in records[name]])
+                y = np.concatenate([np.array([e["test_acc"] for e in r["episodes"]]) for r in records[ref]])
+                point = float(_improvement(x, y))
+                row[f"p_improvement_over_{ref}"] = (point, *_interval(_improvement(boots[name], boots[ref])))
+    summary = {"variants": rows, "bootstrap": {"reps": BOOTSTRAP_REPS, "seed": BOOTSTRAP_SEED, "levels": 2}}
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (results_dir / "summary.md").write_text(markdown(summary) + "\n")
+    return summary
+
+
+def _diagnostics(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the greedy policies did, and how well the DQN's Q-values predict their returns."""
+    actions = [a for r in recs for e in r["episodes"] for a in e["actions"]]
+    out: dict[str, Any] = {}
+    if actions and isinstance(actions[0], int):
+        counts = np.bincount(actions)
+        out["action_shares"] = (counts / counts.sum()).round(3).tolist()
+    q_first, g_first = [], []
+    for r in recs:
+        gamma = r["hyperparameters"].get("gamma")
+        for e in r["episodes"]:
+            if e.get("q") and gamma is not None:
+                rewards = np.array(e["reward"])
+                q_first.append(max(e["q"][0]))
+                g_first.append(float(np.sum(rewards * gamma ** np.arange(len(rewards)))))
+    if q_first:
+        out["q0_mean"], out["g0_mean"] = float(np.mean(q_first)), float(np.mean(g_first))
+    train_final = [t["final_val_acc"] for r in recs for t in r["training"][-10:]]
+    if train_final:
+        out["last10_train_val_acc"] = float(np.mean(train_final))
+    return out
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    lines = [
+        "Final test accuracy (%) on LRTuning-Tiny-v0 over held-out evaluation seeds (training seeds x 10);",
+        "95% intervals from a two-level bootstrap (training seeds, then evaluation seeds).",
+        "",
+        "| variant | what | runs | mean [95% CI] | IQM [95% CI] | per training seed | P(> random) [95% CI] | P(> cosine) | final LR (median) | Q(s0) vs G0 | CPU-s |",
+        "| --- | --- | ---: | --- | --- | --- | --- | --- | ---: | --- | ---: |",
+    ]
+    for name, r in summary["variants"].items():
+        p_rand = r.get("p_improvement_over_random")
+        p_cos = r.get("p_improvement_over_cosine-0.4")
+        qg = f"{r['q0_mean']:.3f} vs {r['g0_mean']:.3f}" if "q0_mean" in r else ""
+        lines.append(
+            f"| {name} | {r['description']} | {r['runs']} | {pct(r['mean'])} [{pct(r['mean_ci'][0])}, {pct(r['mean_ci'][1])}] | "
+            f"{pct(r['iqm'])} [{pct(r['iqm_ci'][0])}, {pct(r['iqm_ci'][1])}] | "
+            + " ".join(pct(m) for m in r["per_seed_mean"])
+            + " | "
+            + (f"{p_rand[0]:.2f} [{p_rand[1]:.2f}, {p_rand[2]:.2f}]" if p_rand else "—")
+            + " | "
+            + (f"{p_cos[0]:.2f}" if p_cos else "—")
+            + f" | {r['final_lr_median']:.3g} | {qg} | {r['cpu_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="VARIANT", help="run these variants (default: all)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, one torch thread each")
+    parser.add_argument("--report", action="store_true", help="summarise the finished runs")
+    parser.add_argument("--list", action="store_true", help="list the variants")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, v in VARIANTS.items():
+            print(f"{name:20s} {v.description}")
+        return 0
+    unknown = sorted(set(args.only or []) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--only {unknown}: unknown variants (see --list)")
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: must be >= 1")
+    if not args.report:
+        run(list(args.only or VARIANTS), args.workers)
+    print(markdown(summarize()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
