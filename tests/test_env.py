@@ -243,6 +243,19 @@ def test_bad_construction_arguments_raise_value_error(kwargs: dict, pattern: str
         ("absolute", np.array([np.nan], dtype=np.float32), "\\[-1, 1\\]"),
         ("continuous", np.zeros(2, dtype=np.float32), "shape \\(2,\\)"),
         ("continuous", "up", "float array"),
+        # Not real numbers: strings, complex numbers, bools and objects are refused, not converted.
+        ("continuous", "0.5", "'0.5' \\(dtype <U3\\): expected a real float array"),
+        ("absolute", np.array(["0.5"]), "dtype <U3"),
+        ("continuous", b"0.5", "dtype \\|S3"),
+        ("continuous", np.array([0.5 + 1j]), "dtype complex128"),
+        ("absolute", 0.5 + 0j, "dtype complex128"),
+        ("continuous", True, "dtype bool"),
+        ("absolute", np.array([False]), "dtype bool"),
+        ("continuous", np.array([0.5], dtype=object), "dtype object"),
+        ("absolute", None, "dtype object"),
+        ("continuous", [0.5, [1.0]], "unconvertible"),
+        ("discrete", [1, [2]], "integer"),
+        ("discrete", True, "integer"),
     ],
 )
 def test_invalid_actions_raise_value_error(action_mode: str, action, pattern: str) -> None:
