@@ -73,7 +73,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     A freshly initialised network at `initial_lr`, evaluated once on the validation subset.
     `reset(seed=...)` seeds the weights, the data order, the augmentation, dropout and the
-    validation subset through private generators derived from `self.np_random`.
+    validation subset through private generators derived from `self.np_random` (no global RNG).
+
+    Reproducibility: on the CPU, the same seed and actions give identical observations, rewards
+    and infos in any process on the same machine that uses the same number of torch threads
+    (`torch.get_num_threads()`). Another thread count or another CPU model changes how the float
+    kernels split and order their sums, so such runs drift apart, step by step. On CUDA, bf16
+    autocast and cuDNN autotuning make runs drift apart even on one machine.
 
     ## Episode End
 
