@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import runpy
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,225 @@ def test_random_agent_example_runs_as_written() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "final test accuracy" in out.stdout and "val acc" in out.stdout
+
+
+# --- one run per directory: refuse, overwrite, resume, train further ---------------------------
+
+# Two decisions of 9 mini-batches per episode: the run-directory tests need episodes, not learning.
+MICRO = [*FAST, "epochs=0.25", "steps_per_epoch=8"]
+
+
+def _micro_train(tmp_path: Path, *extra: str, steps: int = 2, seed: int = 3) -> Path:
+    out = tmp_path / "run"
+    cli.main(["train", "--agent", "dqn", "--steps", str(steps), "--seed", str(seed), "--out", str(out),
+              "--quiet", *extra, "--env-kwargs", *MICRO])  # fmt: skip
+    return out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for directories)."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def _steps_logged(run: Path, log: str = "episodes.csv") -> list[str]:
+    return [row["steps_done"] for row in csv.DictReader((run / log).open())]
+
+
+def test_train_onto_an_existing_run_is_refused_and_loses_nothing(tmp_path: Path) -> None:
+    out = _micro_train(tmp_path)
+    before = _snapshot(out)
+    with pytest.raises(SystemExit, match=f"{out} already holds a run .*--resume {out}.*--overwrite"):
+        _micro_train(tmp_path)
+    assert _snapshot(out) == before
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="already holds files \\(notes.txt\\)"):
+        cli.main(["train", "--agent", "dqn", "--out", str(other)])
+    with pytest.raises(SystemExit, match="not a run directory; nothing was removed"):
+        cli.main(["train", "--agent", "dqn", "--out", str(other), "--overwrite"])
+    with pytest.raises(SystemExit, match="is a file, not a directory"):
+        cli.main(["train", "--agent", "dqn", "--out", str(other / "notes.txt")])
+    assert _snapshot(other) == {"notes.txt": b"keep me"}
+
+
+def test_overwrite_starts_clean_and_keeps_files_that_are_not_the_runs(tmp_path: Path) -> None:
+    out = _micro_train(tmp_path)
+    (out / "notes.txt").write_text("keep me")
+    before = _snapshot(out)
+    with pytest.raises(SystemExit, match="unknown agent"):  # bad input removes nothing
+        cli.main(["train", "--agent", "dqm", "--out", str(out), "--overwrite", "--env-kwargs", *MICRO])
+    assert _snapshot(out) == before
+    _micro_train(tmp_path, "--overwrite", seed=4)
+    assert _steps_logged(out) == ["2"]  # only the new run's episode
+    assert json.loads((out / cli.RUN_FILE).read_text())["seed"] == 4
+    assert len(list((out / "tensorboard").iterdir())) == 1  # the old run's event file is gone
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_resume_refuses_settings_that_differ_from_the_runs(tmp_path: Path) -> None:
+    out = _micro_train(tmp_path, steps=4)
+    before = _snapshot(out)
+    resume = ["train", "--resume", str(out), "--quiet"]
+    for extra, message in (
+        (["--seed", "5"], "--seed 5 differs from the run's 3"),
+        (["--agent", "sb3-dqn"], "--agent 'sb3-dqn' differs from the run's 'dqn'"),
+        (["--env", "LRTuning-v0"], "--env 'LRTuning-v0' differs"),
+        (["--env-kwargs", "device='cpu'"], "--env-kwargs \\{'device': 'cpu'\\} differs"),
+        (["--agent-kwargs", "gamma=0.5"], "--agent-kwargs \\{'gamma': 0.5\\} differs from the run's \\{\\}"),
+        (["--checkpoint-every", "2"], "--checkpoint-every 2 differs from the run's 1"),
+        (["--steps", "2"], "--steps 2 is fewer than the run's 4"),
+        (["--overwrite"], "pass one"),
+        (["--out", str(tmp_path / "elsewhere")], "drop --out"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            cli.main(resume + extra)
+    assert _snapshot(out) == before
+    with pytest.raises(SystemExit, match="only a larger --steps \\(train further\\)"):
+        cli.main([*resume, "--seed", "5", "--steps", "2"])
+
+
+def test_resume_with_a_larger_steps_trains_further(tmp_path: Path, capsys) -> None:
+    out = _micro_train(tmp_path)
+    same = ["--seed", "3", "--agent", "dqn", "--env-kwargs", *MICRO]  # the run's own settings may be repeated
+    cli.main(["train", "--resume", str(out), "--steps", "4", "--quiet", *same])
+    assert "training further: from 2 to 4 steps" in capsys.readouterr().out
+    assert _steps_logged(out) == ["2", "4"]
+    assert json.loads((out / cli.RUN_FILE).read_text())["steps"] == 4
+    assert json.loads((out / "checkpoint" / monitor.PROGRESS_FILE).read_text())["steps_done"] == 4
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    assert "a larger --steps, which trains further" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_damaged_run_file_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / cli.RUN_FILE).write_text('{"agent": "dqn"')
+    with pytest.raises(SystemExit, match=f"{out / cli.RUN_FILE} is not valid JSON"):
+        cli.main(["train", "--resume", str(out)])
+    (out / cli.RUN_FILE).write_text('{"agent": "dqn"}')
+    with pytest.raises(SystemExit, match="lacks \\['env', 'env_kwargs'"):
+        cli.main(["train", "--resume", str(out)])
+
+
+def test_resume_before_the_first_checkpoint_says_to_start_again(tmp_path: Path, monkeypatch) -> None:
+    def interrupt(self, update):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(monitor.TrainingMonitor, "__call__", interrupt)
+    with pytest.raises(SystemExit) as info:
+        _micro_train(tmp_path)
+    assert info.value.code == 130
+    with pytest.raises(SystemExit, match="before its first checkpoint: start it again with --overwrite"):
+        cli.main(["train", "--resume", str(tmp_path / "run")])
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path, monkeypatch, capsys) -> None:
+    original = monitor.TrainingMonitor.__call__
+
+    def ctrl_c_mid_episode_two(self, update):
+        if update["steps_done"] == 3:
+            raise KeyboardInterrupt
+        return original(self, update)
+
+    monkeypatch.setattr(monitor.TrainingMonitor, "__call__", ctrl_c_mid_episode_two)
+    with pytest.raises(SystemExit) as info:
+        _micro_train(tmp_path, steps=4)
+    out = tmp_path / "run"
+    assert info.value.code == 130
+    assert (
+        f"last checkpoint is at step 2: continue with `lrgym train --resume {out}`" in capsys.readouterr().err
+    )
+    monkeypatch.setattr(monitor.TrainingMonitor, "__call__", original)
+    cli.main(["train", "--resume", str(out), "--quiet"])
+    assert _steps_logged(out) == ["2", "4"]
+
+
+KILLED_CHILD = """
+import sys, time
+from pathlib import Path
+from lrgym_agents import cli, monitor
+
+marker = Path(sys.argv[1])
+original = monitor.TrainingMonitor.__call__
+
+def call(self, update):
+    result = original(self, update)
+    if update["steps_done"] == 3:  # after the checkpoint of episode 1, in the middle of episode 2
+        marker.write_text("ready")
+        time.sleep(120)  # killed here
+    return result
+
+monitor.TrainingMonitor.__call__ = call
+cli.main(sys.argv[2:])
+"""
+
+
+def test_kill_9_mid_episode_then_resume_completes_the_run(tmp_path: Path) -> None:
+    out, marker = tmp_path / "run", tmp_path / "ready"
+    argv = ["train", "--agent", "dqn", "--steps", "4", "--seed", "3", "--out", str(out), "--quiet",
+            "--env-kwargs", *MICRO]  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(marker), *argv])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # bounded: the child writes the marker, exits, or runs out of time
+            assert child.poll() is None, f"the child exited with {child.returncode} before step 3"
+            assert time.monotonic() < deadline, "the child did not reach step 3 in 120 s"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert _steps_logged(out, "checkpoint/episodes.csv") == ["2"] and not (out / "agent").exists()
+    checkpointed = (out / "checkpoint" / "episodes.csv").read_text().splitlines()
+    cli.main(["train", "--resume", str(out), "--quiet"])
+    assert _steps_logged(out) == ["2", "4"]
+    assert (out / "episodes.csv").read_text().splitlines()[:2] == checkpointed  # header and episode 1
+
+
+# --- numeric arguments are checked by the parser ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--agent", "dqn", "--checkpoint-every", "0"],
+            "argument --checkpoint-every: expected an integer >= 1, got 0",
+        ),
+        (["train", "--agent", "dqn", "--steps", "-5"], "argument --steps: expected an integer >= 1, got -5"),
+        (
+            ["train", "--agent", "dqn", "--steps", "ten"],
+            "argument --steps: expected an integer >= 1, got 'ten'",
+        ),
+        (
+            ["train", "--agent", "dqn", "--seed", "-1"],
+            "argument --seed: expected an integer in \\[0, 4294967295\\]",
+        ),
+        (["train", "--agent", "dqn", "--seed", str(2**32)], "got 4294967296"),
+        (
+            ["evaluate", "--agent", "cosine", "--seeds", "-1"],
+            "argument --seeds: expected an integer in \\[0, 4294967295\\]",
+        ),
+        (["evaluate", "--agent", "cosine", "--seeds", "1", "1.5"], "argument --seeds: .* got '1.5'"),
+        (["demo", "--train-steps", "0"], "argument --train-steps: expected an integer >= 1, got 0"),
+        (
+            ["demo", "--eval-seeds", "0"],
+            "argument --eval-seeds: expected an integer in \\[1, 5\\] \\(the held-out",
+        ),
+        (["demo", "--eval-seeds", "6"], "argument --eval-seeds: .* got 6"),
+    ],
+)
+def test_numeric_arguments_get_one_line_errors_from_the_parser(argv, message, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--out", str(out)])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(message, last), last
+    assert not out.exists()

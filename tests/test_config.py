@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from lrgym.config import FIELD_NAMES, LRTuningConfig
+from lrgym.actions import next_lr
+from lrgym.config import FIELD_NAMES, MAX_EPOCHS, MAX_LOG_MULTIPLIER, LRTuningConfig
 from lrgym.presets import PRESETS
 
 
@@ -86,3 +89,67 @@ def test_every_preset_is_a_valid_config() -> None:
     for name, cfg in PRESETS.items():
         assert isinstance(cfg, LRTuningConfig), name
         assert set(cfg.to_dict()) == set(FIELD_NAMES)
+
+
+# --- sizes it cannot hold and values of the wrong type (no TypeError, no OverflowError) -------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"epochs": 1e7}, ["epochs=10000000.0", "at most 1e+06"]),
+        ({"epochs": 1e9}, ["epochs", "at most"]),
+        ({"max_log_multiplier": 1e6}, ["max_log_multiplier", "at most 100"]),
+        ({"dropout": "0.1"}, ["dropout", "'0.1'", "[0, 1)"]),
+        ({"paper_decay": "x"}, ["paper_decay", "'x'", "(0, 1)"]),
+        ({"restart_lr_decay": None}, ["restart_lr_decay", "(0, 1]"]),
+        ({"dataset": "synthetic", "synthetic_train_size": 10**9}, ["synthetic_train_size", "pixel"]),
+        ({"dataset": "synthetic", "synthetic_image_size": 10**5}, ["synthetic_train_size", "pixel"]),
+        ({"dataset": "synthetic", "synthetic_classes": 10**6}, ["synthetic_classes", "at most 1000"]),
+        ({"histogram_bins": 10**6}, ["histogram_bins", "at most 256"]),
+        ({"depth": 6 * 10**5 + 4}, ["depth", "at most 1000"]),
+        ({"steps_per_epoch": 10**400}, ["steps_per_epoch", "at most"]),
+        ({"split_seed": 2**64}, ["split_seed", "at most"]),
+        ({"momentum": 1.0}, ["momentum", "[0, 1)"]),
+        ({"restart_lr_every_epochs": 1e-300}, ["restart_lr_every_epochs", ">= 1e-06"]),
+        ({"divergence_factor": "2"}, ["divergence_factor", "> 1"]),
+        ({"lr_multipliers": (True, 2.0)}, ["lr_multipliers", "positive"]),
+        ({"initial_lr": 0.1 + 0j}, ["initial_lr", "number"]),
+        ({"weight_decay": True}, ["weight_decay", "number"]),
+    ],
+)
+def test_sizes_it_cannot_hold_and_wrong_types_are_refused(kwargs: dict, names: list[str]) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        LRTuningConfig(**kwargs)
+    for name in names:
+        assert name in str(excinfo.value)
+
+
+NUMERIC_FIELDS = [
+    f.name
+    for f in dataclasses.fields(LRTuningConfig)
+    if type(f.default) in (int, float) or f.name in ("train_subset_size", "batches_per_step")
+]
+
+
+@pytest.mark.parametrize("name", NUMERIC_FIELDS)
+@pytest.mark.parametrize("bad", ["1", 1j, [1]])
+def test_every_numeric_field_checks_its_type_before_comparing(name: str, bad) -> None:
+    with pytest.raises(ValueError, match=f"LRTuningConfig.{name}=.* is invalid: must be"):
+        LRTuningConfig(**{name: bad})
+
+
+def test_numeric_fields_are_found() -> None:
+    floats = {"epochs", "dropout", "paper_decay", "restart_lr_decay", "divergence_factor", "momentum"}
+    ints = {"histogram_bins", "synthetic_train_size", "depth", "split_seed", "batches_per_step"}
+    assert floats | ints <= set(NUMERIC_FIELDS)
+
+
+def test_the_largest_allowed_values_are_cheap_and_do_not_overflow() -> None:
+    cfg = LRTuningConfig(epochs=MAX_EPOCHS, max_log_multiplier=MAX_LOG_MULTIPLIER, action_mode="continuous")
+    assert cfg.num_steps == 10**7 and cfg.batch_boundary(cfg.num_steps - 1) == cfg.total_batches
+    assert cfg.batch_boundary(0) == round(cfg.total_batches / cfg.num_steps)
+    assert next_lr(cfg, 0.1, np.array([1.0], dtype=np.float32), 0.0) == cfg.lr_max
+    assert next_lr(cfg, 0.1, np.array([-1.0], dtype=np.float32), 0.0) == cfg.lr_min
+    numpy_scalars = LRTuningConfig(initial_lr=np.float32(0.05), dropout=np.float64(0.1))
+    assert numpy_scalars.initial_lr == np.float32(0.05)

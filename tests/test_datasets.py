@@ -9,6 +9,8 @@ folder layout. Downloads go through torchvision's download code, served by a loc
 
 from __future__ import annotations
 
+import errno
+import functools
 import gzip
 import hashlib
 import http.server
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import filelock
 import numpy as np
 import pytest
 import torch
@@ -458,6 +461,95 @@ def test_user_cache_is_the_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert resolve_data_root(None) == tmp_path / "home" / ".cache" / "lrgym"
     assert resolve_data_root("~/data") == tmp_path / "home" / "data"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for directories)."""
+    return {str(p): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def bounded_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """File locks that give up after 5 s: a lock that could never be taken fails the test, not hangs it."""
+    monkeypatch.setattr(datasets, "FileLock", functools.partial(filelock.FileLock, timeout=5))
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
+@pytest.mark.parametrize("download", [False, True])
+@pytest.mark.parametrize("below", [False, True])
+def test_a_file_as_data_root_is_a_dataset_error_and_nothing_changes(
+    tmp_path: Path, name: str, download: bool, below: bool, bounded_lock: None
+) -> None:
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    root = file / "data" if below else file
+    before = _snapshot(tmp_path)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(LRTuningConfig(dataset=name, data_root=str(root), download=download))
+    message = str(info.value)
+    assert f"data root {root} is not a directory" in message and str(file) in message
+    assert "data_root (or $LRGYM_DATA)" in message and "download=True" in message
+    assert _snapshot(tmp_path) == before
+
+
+PROC = Path("/proc")
+needs_proc = pytest.mark.skipif(not (PROC / "self").is_dir(), reason="needs Linux's /proc")
+
+
+@needs_proc
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+@pytest.mark.parametrize("root", [PROC, PROC / "lrgym-test-data", PROC / "lrgym-test-data" / "sub"])
+def test_an_unwritable_data_root_is_a_dataset_error_when_a_download_must_write(
+    name: str, root: Path, bounded_lock: None
+) -> None:
+    """Nothing can be created under /proc, not even by root (which ignores permission bits)."""
+    with pytest.raises(DatasetError, match="cannot write into the data root") as info:
+        load_dataset(LRTuningConfig(dataset=name, data_root=str(root), download=True))
+    assert str(root) in str(info.value) and "$LRGYM_DATA" in str(info.value)
+    assert not (PROC / "lrgym-test-data").exists()
+
+
+@needs_proc
+def test_unpacking_into_an_unwritable_data_root_is_a_dataset_error(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, bounded_lock: None
+) -> None:
+    debian = tmp_path / "debian"
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", debian)
+    write_idx(debian, rng, gz=True)
+    before = _snapshot(tmp_path)
+    with pytest.raises(DatasetError, match=f"cannot write into the data root {PROC}"):
+        load_dataset(LRTuningConfig(dataset="fashion_mnist", data_root=str(PROC)))
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_file_where_the_raw_folder_must_be_is_a_dataset_error(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, bounded_lock: None
+) -> None:
+    debian = tmp_path / "debian"
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", debian)
+    write_idx(debian, rng, gz=True)
+    raw = raw_folder(tmp_path / "root", "fashion_mnist")
+    raw.parent.mkdir(parents=True)
+    raw.write_text("not a folder")
+    with pytest.raises(DatasetError, match="cannot write into the data root") as info:
+        datasets._load_mnist("fashion_mnist", tmp_path / "root", download=False)
+    assert str(raw) in str(info.value)
+    assert raw.read_text() == "not a folder"
+
+
+def test_a_failing_disk_while_unpacking_is_not_blamed_on_the_archive(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = raw_folder(tmp_path, "fashion_mnist")
+    write_idx(raw, rng, gz=True)
+
+    def disk_full(src, dst, *args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(datasets.shutil, "copyfileobj", disk_full)
+    with pytest.raises(DatasetError, match="cannot unpack .*train-images-idx3-ubyte.gz into .*No space"):
+        datasets._load_mnist("fashion_mnist", tmp_path, download=False)
+    assert not list(raw.glob("*.partial")) and not (raw / "train-images-idx3-ubyte").exists()
 
 
 # --- load_dataset ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import resource
+import tracemalloc
 import warnings
 
 import gymnasium as gym
@@ -14,6 +15,7 @@ from gymnasium.error import ResetNeeded
 
 import lrgym
 from lrgym import datasets
+from lrgym.actions import next_lr
 from lrgym.env import LRTuningEnv
 from lrgym.features import OBS_BOUND, features_per_layer
 from lrgym.layout import TRAINING_SIGNALS
@@ -241,6 +243,19 @@ def test_bad_construction_arguments_raise_value_error(kwargs: dict, pattern: str
         ("absolute", np.array([np.nan], dtype=np.float32), "\\[-1, 1\\]"),
         ("continuous", np.zeros(2, dtype=np.float32), "shape \\(2,\\)"),
         ("continuous", "up", "float array"),
+        # Not real numbers: strings, complex numbers, bools and objects are refused, not converted.
+        ("continuous", "0.5", "'0.5' \\(dtype <U3\\): expected a real float array"),
+        ("absolute", np.array(["0.5"]), "dtype <U3"),
+        ("continuous", b"0.5", "dtype \\|S3"),
+        ("continuous", np.array([0.5 + 1j]), "dtype complex128"),
+        ("absolute", 0.5 + 0j, "dtype complex128"),
+        ("continuous", True, "dtype bool"),
+        ("absolute", np.array([False]), "dtype bool"),
+        ("continuous", np.array([0.5], dtype=object), "dtype object"),
+        ("absolute", None, "dtype object"),
+        ("continuous", [0.5, [1.0]], "unconvertible"),
+        ("discrete", [1, [2]], "integer"),
+        ("discrete", True, "integer"),
     ],
 )
 def test_invalid_actions_raise_value_error(action_mode: str, action, pattern: str) -> None:
@@ -250,6 +265,31 @@ def test_invalid_actions_raise_value_error(action_mode: str, action, pattern: st
     with pytest.raises(ValueError, match=pattern):
         env.step(action)
     assert env.unwrapped.trainer.lr == lr and env.unwrapped.trainer.batches_done == 0  # nothing lost
+
+
+def test_real_actions_of_any_numeric_dtype_are_accepted() -> None:
+    cfg = lrgym.PRESETS["LRTuning-Tiny-v0"].replace(action_mode="absolute")  # LR in [1e-5, 1]
+    for action in (0.0, [0.0], np.array([0.0], dtype=np.float16), np.int64(0), np.array([0], np.uint8)):
+        assert next_lr(cfg, 0.1, action, 0.0) == pytest.approx(math.sqrt(cfg.lr_min)), repr(action)
+
+
+def test_more_decisions_than_mini_batches_are_refused_at_construction() -> None:
+    # Tiny: 39 mini-batches per epoch; 0.1 epochs is 4 of them, which 10 decisions cannot share.
+    with pytest.raises(ValueError, match="steps_per_epoch=100 is invalid: 10 decisions for a budget of 4"):
+        gym.make("LRTuning-Tiny-v0", epochs=0.1, steps_per_epoch=100, device="cpu")
+    gym.make("LRTuning-Tiny-v0", epochs=0.1, steps_per_epoch=40, device="cpu")  # 4 decisions, 4 batches
+
+
+def test_a_long_budget_is_cheap_to_construct() -> None:
+    """Step boundaries are computed per step: gym.make does not build a list of 10**7 of them."""
+    tracemalloc.start()
+    try:
+        env = gym.make("LRTuning-Tiny-v0", epochs=1e6, device="cpu")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert env.unwrapped.config.num_steps == 10**7
 
 
 def test_step_before_reset_raises() -> None:

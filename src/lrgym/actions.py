@@ -30,7 +30,10 @@ def action_space(cfg: LRTuningConfig) -> spaces.Space:
 
 
 def _discrete_index(action: Any, n: int) -> int:
-    value = np.asarray(action)
+    try:
+        value = np.asarray(action)
+    except (TypeError, ValueError):  # ragged nested sequences
+        value = np.asarray(None)
     if value.shape not in ((), (1,)) or not np.issubdtype(value.dtype, np.integer):
         raise ValueError(f"invalid action {action!r}: expected an integer in 0..{n - 1} (Discrete({n}))")
     index = int(value.reshape(()))
@@ -40,12 +43,17 @@ def _discrete_index(action: Any, n: int) -> int:
 
 
 def _box_value(action: Any) -> float:
+    # Only real numbers: converting with dtype=float64 would parse strings ("0.5") and drop the
+    # imaginary part of complex numbers; bools and objects are not numbers an agent means.
     try:
-        value = np.asarray(action, dtype=np.float64)
+        value = np.asarray(action)
     except (TypeError, ValueError):
+        value = None
+    if value is None or value.dtype.kind not in "iuf":
+        kind = "unconvertible" if value is None else f"dtype {value.dtype}"
         raise ValueError(
-            f"invalid action {action!r}: expected a float array of shape (1,) in [-1, 1]"
-        ) from None
+            f"invalid action {action!r} ({kind}): expected a real float array of shape (1,) in [-1, 1]"
+        )
     if value.shape not in ((), (1,)):
         raise ValueError(
             f"invalid action of shape {value.shape}: expected shape (1,) with a value in [-1, 1]"

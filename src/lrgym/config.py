@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,12 @@ FEATURE_SETS = ("paper", "quantiles", "histogram")
 FEATURE_LAYER_NAMES = ("first", "last", "all")
 REWARDS = ("val_acc_delta", "log_val_loss_ratio", "paper", "terminal_acc")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+# Upper bounds of sizes, so that a config that cannot run is refused when it is built.
+SEED_MAX = 2**64 - 1  # torch generators take seeds in [0, 2**64)
+MAX_SYNTHETIC_PIXELS = 2**28  # about 18 bytes per pixel at the peak of generation: ~5 GB
+MAX_EPOCHS = 1e6  # a million passes: mini-batch counts stay well inside float precision
+MAX_LOG_MULTIPLIER = 100.0  # e^100 ~ 3e43: past any LR range; math.exp overflows past 709
 
 
 @dataclass(frozen=True)
@@ -58,56 +65,59 @@ class LRTuningConfig:
     val_size: int = 5000  # images carved from the training set for validation (fixed split)
     val_subset_size: int = 1000  # validation images evaluated after every step
     train_subset_size: int | None = None  # use only this many training images (None: all)
-    split_seed: int = 0  # seeds the train/validation split, the same for every episode
+    split_seed: int = 0  # seeds the train/validation split, the same for every episode; <= SEED_MAX
     augment: bool = True  # random crop (4-px padding) and horizontal flip
-    # synthetic dataset (used when dataset == "synthetic")
+    # synthetic dataset (used when dataset == "synthetic"); (train + test) x channels x side^2
+    # is at most MAX_SYNTHETIC_PIXELS, so that the images fit in memory while they are made
     synthetic_train_size: int = 6000  # images, before the validation split
     synthetic_test_size: int = 2000  # images
     synthetic_image_size: int = 16  # pixels per side
     synthetic_channels: int = 3
-    synthetic_classes: int = 10
-    synthetic_seed: int = 0  # the dataset's identity: the same seed gives the same images
+    synthetic_classes: int = 10  # 2..1000
+    synthetic_seed: int = 0  # the dataset's identity: the same seed gives the same images; <= SEED_MAX
 
     # --- model ------------------------------------------------------------------------------
     model: str = "wrn"  # "wrn" (WideResNet-depth-width) or "cnn" (small CNN, `width` scales it)
-    depth: int = 16  # WRN depth, 6n+4
+    depth: int = 16  # WRN depth, 6n+4; at most 1000 (building the layers is part of gym.make)
     width: int = 4  # WRN widening factor k
-    dropout: float = 0.0  # dropout probability inside WRN blocks
+    dropout: float = 0.0  # dropout probability inside WRN blocks, in [0, 1)
 
     # --- optimisation -----------------------------------------------------------------------
     optimizer: str = "sgd"  # "sgd" or "adam"
     initial_lr: float = 0.1  # learning rate at the start of every episode
-    momentum: float = 0.9  # SGD momentum (Adam: beta1)
+    momentum: float = 0.9  # SGD momentum (Adam: beta1), in [0, 1): at 1 the velocity never decays
     nesterov: bool = True
     weight_decay: float = 5e-4
     batch_size: int = 128  # training mini-batch, images
     eval_batch_size: int = 1000  # images per forward pass when evaluating
 
     # --- budget -----------------------------------------------------------------------------
-    epochs: float = 10.0  # training budget of one episode, in passes over the training split
-    steps_per_epoch: int = 10  # learning-rate decisions per epoch
+    epochs: float = 10.0  # budget of one episode, in passes over the training split; <= MAX_EPOCHS
+    steps_per_epoch: int = 10  # learning-rate decisions per epoch; at most 10**7
     batches_per_step: int | None = None  # if set, a fixed number of mini-batches per decision
 
     # --- actions ----------------------------------------------------------------------------
     action_mode: str = "discrete"  # one of ACTION_MODES
     lr_multipliers: tuple[float, ...] = (0.5, 0.8, 1.0, 1.25, 2.0)  # "discrete" actions
-    max_log_multiplier: float = math.log(2.0)  # "continuous": action 1 multiplies the LR by e^this
+    # "continuous": action 1 multiplies the LR by e^this; in (0, MAX_LOG_MULTIPLIER]
+    max_log_multiplier: float = math.log(2.0)
     lr_min: float = 1e-5  # every learning rate is clipped to [lr_min, lr_max]
     lr_max: float = 1.0
-    paper_decay: float = 0.97  # "paper" action 0 multiplies the LR by this
+    paper_decay: float = 0.97  # "paper" action 0 multiplies the LR by this, in (0, 1)
     restart_lr: float = 0.1  # "paper" action 1 resets the LR to this ...
-    restart_lr_decay: float = 0.2  # ... multiplied by this ...
-    restart_lr_every_epochs: float = 30.0  # ... once per this many epochs
+    restart_lr_decay: float = 0.2  # ... multiplied by this (in (0, 1]) ...
+    restart_lr_every_epochs: float = 30.0  # ... once per this many epochs (at least 1e-6)
 
     # --- observation ------------------------------------------------------------------------
     features: str = "quantiles"  # weight-statistics feature set: one of FEATURE_SETS
     feature_layers: str | tuple[int, ...] = "all"  # "first", "last", "all" or layer indices
-    histogram_bins: int = 16  # bins of the "histogram" feature set
+    histogram_bins: int = 16  # bins of the "histogram" feature set over +-4 std, 2..256
 
     # --- reward and divergence --------------------------------------------------------------
     reward: str = "val_acc_delta"  # one of REWARDS
     crash_penalty: float = 1.0  # reward of the step on which training diverges is -this
-    divergence_factor: float = 2.5  # a mini-batch loss above this x the first one is divergence
+    # a mini-batch loss above this x the first one is divergence; > 1 (inf: only non-finite is)
+    divergence_factor: float = 2.5
 
     # --- hardware and reporting -------------------------------------------------------------
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
@@ -173,12 +183,16 @@ class LRTuningConfig:
             return math.ceil(self.total_batches / self.batches_per_step)
         return max(1, round(self.epochs * self.steps_per_epoch))
 
+    def batch_boundary(self, step: int) -> int:
+        """Cumulative mini-batch count at the end of step `step` (0-based), in O(1)."""
+        total = self.total_batches
+        if self.batches_per_step is not None:
+            return min(total, (step + 1) * self.batches_per_step)
+        return round((step + 1) * total / self.num_steps)
+
     def batch_boundaries(self) -> list[int]:
         """Cumulative mini-batch counts at the end of each step (length `num_steps`)."""
-        total, steps = self.total_batches, self.num_steps
-        if self.batches_per_step is not None:
-            return [min(total, (i + 1) * self.batches_per_step) for i in range(steps)]
-        return [round((i + 1) * total / steps) for i in range(steps)]
+        return [self.batch_boundary(i) for i in range(self.num_steps)]
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(LRTuningConfig))
@@ -202,6 +216,11 @@ def _choice(cfg: LRTuningConfig, name: str, allowed: tuple[str, ...]) -> None:
         _fail(name, value, "allowed values are " + ", ".join(repr(a) for a in allowed))
 
 
+def _is_real(value: Any) -> bool:
+    """An int, a float or a numpy scalar of either; not a bool, a string or a complex number."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _int_at_least(cfg: LRTuningConfig, name: str, low: int, optional: bool = False) -> None:
     value = getattr(cfg, name)
     if optional and value is None:
@@ -210,11 +229,38 @@ def _int_at_least(cfg: LRTuningConfig, name: str, low: int, optional: bool = Fal
         _fail(name, value, f"must be an integer >= {low}" + (" or None" if optional else ""))
 
 
-def _positive(cfg: LRTuningConfig, name: str, allow_zero: bool = False) -> None:
+def _int_at_most(cfg: LRTuningConfig, name: str, high: int, why: str) -> None:
+    """After `_int_at_least` has checked the type: an upper bound, with the reason for it."""
     value = getattr(cfg, name)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        _fail(name, value, "must be a finite number " + (">= 0" if allow_zero else "> 0"))
+    if value is not None and value > high:
+        _fail(name, value, f"must be at most {high} ({why})")
+
+
+def _real(
+    cfg: LRTuningConfig,
+    name: str,
+    low: float,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    finite: bool = True,
+) -> None:
+    """A real number (type checked before any comparison) between `low` and `high`."""
+    value = getattr(cfg, name)
+    ok = _is_real(value) and not math.isnan(value) and (math.isfinite(value) or not finite)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        if math.isinf(high):
+            bounds = (">" if open_low else ">=") + f" {low:g}"
+        else:
+            bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        _fail(name, value, "must be a " + ("finite " if finite else "") + "number " + bounds)
+
+
+def _positive(cfg: LRTuningConfig, name: str, allow_zero: bool = False) -> None:
+    _real(cfg, name, 0.0, open_low=not allow_zero)
 
 
 def _bool(cfg: LRTuningConfig, name: str) -> None:
@@ -257,23 +303,49 @@ def _validate(cfg: LRTuningConfig) -> None:
         _int_at_least(cfg, name, low)
     _int_at_least(cfg, "train_subset_size", 1, optional=True)
     _int_at_least(cfg, "batches_per_step", 1, optional=True)
+    for name, high, why in (
+        ("split_seed", SEED_MAX, "torch generators take seeds below 2**64"),
+        ("synthetic_seed", SEED_MAX, "torch generators take seeds below 2**64"),
+        ("synthetic_classes", 1000, "ImageNet's count; every class needs images to learn from"),
+        ("depth", 1000, "the layers are built when the env is made"),
+        ("histogram_bins", 256, "bins over +-4 std: 256 already resolve 1/32 std"),
+        ("steps_per_epoch", 10**7, "more than the mini-batches of an epoch of any dataset here"),
+    ):
+        _int_at_most(cfg, name, high, why)
+    if cfg.dataset == "synthetic":
+        images = cfg.synthetic_train_size + cfg.synthetic_test_size
+        pixels = images * cfg.synthetic_channels * cfg.synthetic_image_size**2
+        if pixels > MAX_SYNTHETIC_PIXELS:
+            _fail(
+                "synthetic_train_size",
+                cfg.synthetic_train_size,
+                f"the synthetic dataset would hold {pixels} pixel values ((train + test images) x "
+                f"channels x side^2), more than the {MAX_SYNTHETIC_PIXELS} that are generated in memory; "
+                "use fewer or smaller images",
+            )
 
     if cfg.model == "wrn" and (cfg.depth - 4) % 6 != 0:
         _fail("depth", cfg.depth, "WideResNet depth must be 6n+4 with n >= 1 (10, 16, 22, 28, 40)")
-    if not 0.0 <= cfg.dropout < 1.0:
-        _fail("dropout", cfg.dropout, "must be in [0, 1)")
+    _real(cfg, "dropout", 0.0, 1.0, open_high=True)
 
     for name in ("initial_lr", "epochs", "lr_min", "lr_max", "max_log_multiplier", "restart_lr"):
         _positive(cfg, name)
-    for name in ("momentum", "weight_decay", "crash_penalty"):
+    for name in ("weight_decay", "crash_penalty"):
         _positive(cfg, name, allow_zero=True)
-    if not 0.0 < cfg.paper_decay < 1.0:
-        _fail("paper_decay", cfg.paper_decay, "must be in (0, 1)")
-    if not 0.0 < cfg.restart_lr_decay <= 1.0:
-        _fail("restart_lr_decay", cfg.restart_lr_decay, "must be in (0, 1]")
-    _positive(cfg, "restart_lr_every_epochs")
-    if not (isinstance(cfg.divergence_factor, (int, float)) and cfg.divergence_factor > 1.0):
-        _fail("divergence_factor", cfg.divergence_factor, "must be a number > 1")
+    _real(cfg, "momentum", 0.0, 1.0, open_high=True)
+    if cfg.epochs > MAX_EPOCHS:
+        _fail("epochs", cfg.epochs, f"must be at most {MAX_EPOCHS:g} (passes over the training split)")
+    if cfg.max_log_multiplier > MAX_LOG_MULTIPLIER:
+        _fail(
+            "max_log_multiplier",
+            cfg.max_log_multiplier,
+            f"must be at most {MAX_LOG_MULTIPLIER:g} (a factor of e^{MAX_LOG_MULTIPLIER:g} per decision "
+            "already crosses any LR range)",
+        )
+    _real(cfg, "paper_decay", 0.0, 1.0, open_low=True, open_high=True)
+    _real(cfg, "restart_lr_decay", 0.0, 1.0, open_low=True)
+    _real(cfg, "restart_lr_every_epochs", 1e-6)
+    _real(cfg, "divergence_factor", 1.0, open_low=True, finite=False)
     if cfg.lr_min >= cfg.lr_max:
         _fail("lr_min", cfg.lr_min, f"must be smaller than lr_max={cfg.lr_max}")
     if not cfg.lr_min <= cfg.initial_lr <= cfg.lr_max:
@@ -286,7 +358,7 @@ def _validate(cfg: LRTuningConfig) -> None:
     if (
         not isinstance(mults, tuple)
         or len(mults) < 2
-        or not all(isinstance(m, (int, float)) and math.isfinite(m) and m > 0 for m in mults)
+        or not all(_is_real(m) and math.isfinite(m) and m > 0 for m in mults)
     ):
         _fail("lr_multipliers", mults, "must be a sequence of at least 2 positive finite numbers")
 

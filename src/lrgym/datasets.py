@@ -3,7 +3,9 @@
 Files live under a data root: the `data_root` option, else `$LRGYM_DATA`, else the user cache
 directory. Nothing is downloaded unless `download=True` is asked for, and then under a file
 lock so that parallel workers (vector envs, Ray tasks) do not race. A missing or corrupt
-dataset raises `DatasetError`, which names the path, what was expected and how to get it.
+dataset raises `DatasetError`, which names the path, what was expected and how to get it; so
+does a data root that is not a directory, or one that cannot be written when a download or an
+unpacking has to write into it (nothing is created or changed then).
 Each dataset is read once per process (`load_dataset` is cached).
 """
 
@@ -52,6 +54,51 @@ def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
         return Path(os.environ["LRGYM_DATA"]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "lrgym"
+
+
+ROOT_HELP = (
+    "Point data_root (or $LRGYM_DATA) at a directory that holds the dataset, or at one you can "
+    "write to and pass download=True"
+)
+
+
+def check_data_root(root: Path) -> None:
+    """Raises `DatasetError` unless `root` is a directory or a path where one can be made."""
+    for path in (root, *root.parents):
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():  # a file, or a link to nothing, where a directory must be
+            where = "it" if path == root else f"its parent {path}"
+            raise DatasetError(f"data root {root} is not a directory: {where} is a file. {ROOT_HELP}.")
+
+
+def _unwritable(root: Path, exc: OSError) -> DatasetError:
+    return DatasetError(
+        f"cannot write into the data root {root}: {type(exc).__name__}: {exc}. lrgym writes there only "
+        f"to download or unpack a dataset. {ROOT_HELP}, or put the dataset's files there yourself."
+    )
+
+
+def _make_dir(path: Path, root: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(root, exc) from exc
+
+
+def _lock(root: Path, name: str) -> FileLock:
+    """The file lock of dataset `name` in `root`, which is created if needed.
+
+    The lock file is made here first: filelock retries forever on one it cannot create (under
+    /proc, for example), where this raises `DatasetError`.
+    """
+    _make_dir(root, root)
+    lock = root / f".{name}.lock"
+    try:
+        lock.touch(exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(root, exc) from exc
+    return FileLock(str(lock))
 
 
 # What a failed download can raise: network errors (URLError is an OSError), torchvision's
@@ -156,8 +203,7 @@ def _load_cifar(name: str, root: Path, download: bool, num_classes: int) -> RawD
         f"at a directory that holds {cls.base_folder}/."
     )
     if download:
-        root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(root / f".{name}.lock")):
+        with _lock(root, name):
             _fetch(cls, root, title, offline)
     missing = [n for n, _ in cls.train_list + cls.test_list if not (folder / n).is_file()]
     if missing:
@@ -210,20 +256,28 @@ def _unpack_idx(name: str, root: Path, raw: Path) -> None:
     """
     if not _packed_idx(name, raw):
         return
-    raw.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{name}.lock")):
+    with _lock(root, name):
+        _make_dir(raw, root)
         for filename, packed in _packed_idx(name, raw).items():  # again: another process may be done
             partial = raw / (filename + ".partial")
             try:
-                with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
+                dst = open(partial, "wb")
+            except OSError as exc:
+                raise _unwritable(root, exc) from exc
+            try:
+                with dst, gzip.open(packed, "rb") as src:
                     shutil.copyfileobj(src, dst)
+                partial.replace(raw / filename)  # atomic: readers never see half a file
             except (OSError, EOFError, zlib.error) as exc:
                 partial.unlink(missing_ok=True)
+                if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the archive
+                    raise DatasetError(
+                        f"cannot unpack {packed} into {raw}: {type(exc).__name__}: {exc}. {ROOT_HELP}."
+                    ) from exc
                 raise DatasetError(
                     f"corrupt gzip file {packed}: {type(exc).__name__}: {exc}. "
                     "Delete it and get the dataset again."
                 ) from exc
-            partial.replace(raw / filename)  # atomic: readers never see half a file
 
 
 def _load_mnist(name: str, root: Path, download: bool) -> RawDataset:
@@ -238,8 +292,7 @@ def _load_mnist(name: str, root: Path, download: bool) -> RawDataset:
     offline += f"; or point data_root / $LRGYM_DATA at a directory that holds {cls.__name__}/raw/."
     _unpack_idx(name, root, raw)
     if download:
-        root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(root / f".{name}.lock")):
+        with _lock(root, name):
             _fetch(cls, root, cls.__name__, offline)
     missing = [f for f in IDX_FILES if not (raw / f).is_file()]
     if missing:
@@ -301,6 +354,7 @@ def _read(cfg: LRTuningConfig) -> RawDataset:
             )
         )
     root = resolve_data_root(cfg.data_root)
+    check_data_root(root)
     if cfg.dataset in CIFAR_CLASSES:
         data = _load_cifar(cfg.dataset, root, cfg.download, cfg.dataset_info.num_classes)
     else:

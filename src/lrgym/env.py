@@ -73,7 +73,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     A freshly initialised network at `initial_lr`, evaluated once on the validation subset.
     `reset(seed=...)` seeds the weights, the data order, the augmentation, dropout and the
-    validation subset through private generators derived from `self.np_random`.
+    validation subset through private generators derived from `self.np_random` (no global RNG).
+
+    Reproducibility: on the CPU, the same seed and actions give identical observations, rewards
+    and infos in any process on the same machine that uses the same number of torch threads
+    (`torch.get_num_threads()`). Another thread count or another CPU model changes how the float
+    kernels split and order their sums, so such runs drift apart, step by step. On CUDA, bf16
+    autocast and cuDNN autotuning make runs drift apart even on one machine.
 
     ## Episode End
 
@@ -128,7 +134,7 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
         self.observation_space = spaces.Box(-bound, bound, shape=(size,), dtype=np.float32)
 
         self._trainer: Trainer | None = None
-        self._boundaries = self.config.batch_boundaries()
+        self._num_steps = _checked_num_steps(self.config)  # boundaries are computed per step: O(1) here
         self._step = 0
         self._done = True
         self._history: list[dict[str, Any]] = []
@@ -172,10 +178,10 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
         cfg = self.config
         lr = actions.next_lr(cfg, trainer.lr, action, trainer.epoch)
         trainer.set_lr(lr)
-        done_batches = self._boundaries[self._step - 1] if self._step else 0
-        stats = trainer.train(self._boundaries[self._step] - done_batches)
+        done_batches = cfg.batch_boundary(self._step - 1) if self._step else 0
+        stats = trainer.train(cfg.batch_boundary(self._step) - done_batches)
         self._step += 1
-        last_step = self._step == len(self._boundaries)
+        last_step = self._step == self._num_steps
 
         result = trainer.evaluate("subset")
         val_loss, val_acc = result.loss, result.accuracy
@@ -229,7 +235,7 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             val_loss=val_loss,
             val_acc=val_acc,
             lr=self._trainer.lr,
-            progress=self._step / len(self._boundaries),
+            progress=self._step / self._num_steps,
             grad_norm=grad_norm,
             update_ratio=update_ratio,
         )
@@ -255,3 +261,15 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             "test_acc": test.accuracy,
             "test_loss": test.loss,
         }
+
+
+def _checked_num_steps(cfg: LRTuningConfig) -> int:
+    """Decisions per episode; every decision must train at least one mini-batch."""
+    steps, total = cfg.num_steps, cfg.total_batches
+    if steps > total:
+        raise ValueError(
+            f"LRTuningConfig.steps_per_epoch={cfg.steps_per_epoch} is invalid: {steps} decisions for a "
+            f"budget of {total} mini-batches ({cfg.batches_per_epoch} per epoch, {cfg.epochs:g} epochs); "
+            "every decision trains at least one mini-batch: use fewer steps_per_epoch or set batches_per_step"
+        )
+    return steps

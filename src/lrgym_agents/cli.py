@@ -2,7 +2,8 @@
 
 lrgym list
 lrgym train --agent dqn --env LRTuning-Tiny-v0 --steps 1000 --seed 0 --out runs/dqn
-lrgym train --resume runs/dqn
+lrgym train --resume runs/dqn                # continue after an interruption
+lrgym train --resume runs/dqn --steps 2000   # train further
 lrgym evaluate --agent dqn --model runs/dqn/agent --env LRTuning-Tiny-v0 --seeds 1000 1001 1002
 lrgym evaluate --agent cosine --env LRTuning-Tiny-v0 --env-kwargs action_mode=absolute --seeds 1000
 lrgym demo        # the main job: train the DQN, compare it with hand schedules on held-out seeds
@@ -14,9 +15,11 @@ import argparse
 import ast
 import csv
 import json
+import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,30 @@ import gymnasium as gym
 import lrgym
 from lrgym_agents.base import AgentError, read_metadata
 from lrgym_agents.evaluation import EpisodeResult, evaluate
-from lrgym_agents.monitor import TrainingMonitor, restore_checkpoint
+from lrgym_agents.monitor import (
+    CHECKPOINT_DIR,
+    EPISODES_FILE,
+    PROGRESS_FILE,
+    TrainingMonitor,
+    restore_checkpoint,
+)
 from lrgym_agents.registry import AGENTS, DEFAULT_TRAIN_STEPS, agent_class, make_agent
 
 RUN_FILE = "run.json"
+# What `lrgym train` writes into a run directory; `--overwrite` removes these and nothing else.
+RUN_ENTRIES = (
+    RUN_FILE,
+    EPISODES_FILE,
+    CHECKPOINT_DIR,
+    CHECKPOINT_DIR + ".partial",
+    CHECKPOINT_DIR + ".old",
+    "agent",
+    "tensorboard",
+)
+# The settings that decide what a run trains; a resumed run keeps them (only `steps` may grow).
+RUN_SETTINGS = ("agent", "env", "env_kwargs", "agent_kwargs", "seed", "checkpoint_every")
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding (used by Stable-Baselines3) takes seeds below 2**32
+DEFAULT_ENV = "LRTuning-Tiny-v0"
 
 
 def parse_kwargs(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -72,38 +95,174 @@ def cmd_list(args: argparse.Namespace) -> None:
 # --- train ---------------------------------------------------------------------------------
 
 
+TRAIN_EPILOG = f"""\
+A run directory holds one run. --out onto a directory that already holds files is refused;
+--resume DIR continues the run in DIR from its last checkpoint, and --overwrite starts a new run
+there after removing the earlier run's files and nothing else:
+  {", ".join(RUN_ENTRIES)}.
+
+A resumed run keeps the settings in DIR/{RUN_FILE}: --agent, --env, --env-kwargs, --agent-kwargs,
+--seed or --checkpoint-every that differ from them are refused. The one exception is a larger
+--steps, which trains further: the run continues from its last checkpoint up to the new total,
+and {RUN_FILE} records it. That is not the run a larger --steps would have given from the
+start (the custom DQN's exploration schedule, for one, was set by the first budget).
+"""
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
+        if args.overwrite:
+            raise SystemExit("lrgym train: --resume continues a run and --overwrite replaces it; pass one")
         out = Path(args.resume)
-        if not (out / RUN_FILE).is_file():
-            raise SystemExit(f"lrgym train --resume: {out / RUN_FILE} not found (not a run directory)")
-        run = json.loads((out / RUN_FILE).read_text())
+        if args.out is not None and Path(args.out) != out:
+            raise SystemExit(f"lrgym train: --resume {out} trains in {out}; drop --out {args.out}")
+        run = _resumed_run(args, out)
     else:
         if not args.agent:
             raise SystemExit("lrgym train: --agent is required (or --resume DIR)")
         out = Path(args.out or f"runs/{args.agent}-{time.strftime('%Y%m%d-%H%M%S')}")
         run = {
             "agent": args.agent,
-            "env": args.env,
+            "env": args.env or DEFAULT_ENV,
             "env_kwargs": parse_kwargs(args.env_kwargs, "--env-kwargs"),
             "agent_kwargs": parse_kwargs(args.agent_kwargs, "--agent-kwargs"),
-            "steps": args.steps,
-            "seed": args.seed,
-            "checkpoint_every": args.checkpoint_every,
+            "steps": DEFAULT_TRAIN_STEPS if args.steps is None else args.steps,
+            "seed": 0 if args.seed is None else args.seed,
+            "checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
         }
-    train(run, out, resume=bool(args.resume), progress=not args.quiet)
+    try:
+        train(run, out, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.quiet)
+    except KeyboardInterrupt:
+        progress = out / CHECKPOINT_DIR / PROGRESS_FILE
+        if progress.is_file():
+            done = json.loads(progress.read_text())["steps_done"]
+            saved = f"its last checkpoint is at step {done}: continue with `lrgym train --resume {out}`"
+        else:
+            saved = f"it has no checkpoint yet: start it again with --overwrite --out {out}"
+        print(f"lrgym train: interrupted; {out} is kept and {saved}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
-def train(run: dict[str, Any], out: Path, resume: bool = False, progress: bool = True) -> Path:
-    """Trains the agent `run` describes into `out` (run.json, episodes.csv, checkpoint/, agent/)."""
+def _read_run(out: Path) -> dict[str, Any]:
+    """The settings of the run in `out`, from its run.json; a missing or damaged file says so."""
+    file = out / RUN_FILE
+    if not file.is_file():
+        raise SystemExit(f"lrgym train --resume: {file} not found (not a run directory)")
+    try:
+        run = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SystemExit(
+            f"lrgym train --resume: {file} is not valid JSON ({exc}); the run cannot be resumed"
+        ) from exc
+    if not isinstance(run, dict):
+        raise SystemExit(f"lrgym train --resume: {file} holds no JSON object; the run cannot be resumed")
+    missing = [key for key in (*RUN_SETTINGS, "steps") if key not in run]
+    if missing:
+        raise SystemExit(f"lrgym train --resume: {file} lacks {missing}; the run cannot be resumed")
+    return run
+
+
+def _resumed_run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The run in `out`, checked against the options given with --resume (only a larger --steps)."""
+    run = _read_run(out)
+    given = {
+        "agent": args.agent,
+        "env": args.env,
+        "env_kwargs": None if args.env_kwargs is None else parse_kwargs(args.env_kwargs, "--env-kwargs"),
+        "agent_kwargs": None
+        if args.agent_kwargs is None
+        else parse_kwargs(args.agent_kwargs, "--agent-kwargs"),
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    clashes = [
+        f"--{key.replace('_', '-')} {value!r} differs from the run's {run[key]!r}"
+        for key, value in given.items()
+        if value is not None and json.loads(json.dumps(value, default=str)) != run[key]  # as run.json has it
+    ]
+    if args.steps is not None and args.steps < run["steps"]:
+        clashes.append(f"--steps {args.steps} is fewer than the run's {run['steps']}")
+    if clashes:
+        raise SystemExit(
+            f"lrgym train --resume {out}: " + "; ".join(clashes) + f". A resumed run keeps the settings in "
+            f"{out / RUN_FILE}, and only a larger --steps (train further) is accepted; to train with "
+            "other settings, start a new run with another --out"
+        )
+    if args.steps is not None and args.steps > run["steps"]:
+        print(f"training further: from {run['steps']} to {args.steps} steps")
+        run = {**run, "steps": args.steps}
+    return run
+
+
+def check_run_dir(out: Path, overwrite: bool) -> None:
+    """Refuses a new run in `out` if that would mix it with files already there.
+
+    With `overwrite`, a directory holding an earlier run (its run.json) is accepted, to be
+    cleared by `clear_run_dir`; other non-empty directories are refused either way.
+    """
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"lrgym train: --out {out} is a file, not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    is_run = (out / RUN_FILE).is_file()
+    if not overwrite:
+        what = "a run" if is_run else "files"
+        resume = f"continue it with --resume {out}, " if is_run else ""
+        raise SystemExit(
+            f"lrgym train: {out} already holds {what} ({', '.join(sorted(p.name for p in out.iterdir()))}); "
+            f"{resume}replace it with --overwrite, or choose another --out"
+        )
+    if not is_run:
+        raise SystemExit(
+            f"lrgym train --overwrite: {out} holds files but no {RUN_FILE}, so it is not a run directory; "
+            "nothing was removed: choose another --out"
+        )
+
+
+def clear_run_dir(out: Path) -> None:
+    """Removes what an earlier run wrote into `out` (`RUN_ENTRIES`), and nothing else."""
+    removed = []
+    for name in RUN_ENTRIES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    if removed:
+        print(f"removed the earlier run's {', '.join(removed)} from {out}; a new run starts there")
+
+
+def train(
+    run: dict[str, Any], out: Path, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> Path:
+    """Trains the agent `run` describes into `out` (run.json, episodes.csv, checkpoint/, agent/).
+
+    A new run refuses an `out` that already holds files, unless `overwrite` (an earlier run's
+    files are then removed, once the env and the agent have been built without error).
+    """
+    if not resume:
+        check_run_dir(out, overwrite)
     env = make_env(run["env"], run["env_kwargs"])
     agent = make_agent(run["agent"], env, seed=run["seed"], **run["agent_kwargs"])
     if resume:
-        restore_checkpoint(agent, out)
+        try:
+            restore_checkpoint(agent, out)
+        except FileNotFoundError as exc:
+            raise SystemExit(
+                f"lrgym train --resume: {exc}; the run stopped before its first checkpoint: "
+                f"start it again with --overwrite --out {out}"
+            ) from exc
+        if json.loads((out / RUN_FILE).read_text())["steps"] != run["steps"]:  # training further
+            _write_run(out, run)
         print(f"resuming {out} at step {agent.steps_done} of {run['steps']}")
     else:
+        if overwrite and out.is_dir():
+            clear_run_dir(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / RUN_FILE).write_text(json.dumps({**run, "lrgym_version": lrgym.__version__}, indent=2))
+        _write_run(out, {**run, "lrgym_version": lrgym.__version__})
     monitor = TrainingMonitor(agent, out, run["steps"], run["checkpoint_every"], progress=progress)
     try:
         remaining = run["steps"] - agent.steps_done
@@ -116,6 +275,10 @@ def train(run: dict[str, Any], out: Path, resume: bool = False, progress: bool =
         f"trained {run['agent']} for {agent.steps_done} steps ({len(monitor.episodes)} episodes); saved {out / 'agent'}"
     )
     return out / "agent"
+
+
+def _write_run(out: Path, run: dict[str, Any]) -> None:
+    (out / RUN_FILE).write_text(json.dumps(run, indent=2))
 
 
 # --- evaluate ------------------------------------------------------------------------------
@@ -206,7 +369,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         "seed": DEMO["train_seed"],
         "checkpoint_every": 5,
     }
-    model = train(run, out / "dqn", progress=not args.quiet)
+    model = train(run, out / "dqn", overwrite=True, progress=not args.quiet)  # each demo starts afresh
     print(
         f"2/2 evaluating on held-out seeds {seeds}: the DQN's greedy policy, random actions, hand schedules"
     )
@@ -234,41 +397,84 @@ def cmd_demo(args: argparse.Namespace) -> None:
 # --- entry point ---------------------------------------------------------------------------
 
 
+def int_arg(low: int, high: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse `type=`: an integer in [low, high], else a one-line error naming the range."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    allowed += f" ({why})" if why else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {value}")
+        return value
+
+    return parse
+
+
+STEPS = int_arg(1)
+SEED = int_arg(0, SEED_MAX)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrgym", description="Train and compare learning-rate agents.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="registered environments and agents").set_defaults(func=cmd_list)
 
-    train = sub.add_parser("train", help="train an agent (checkpoints every --checkpoint-every episodes)")
+    # Defaults are None here and filled in by cmd_train, so that --resume can tell what was given.
+    train = sub.add_parser(
+        "train",
+        help="train an agent (checkpoints every --checkpoint-every episodes)",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("--agent", help=f"one of: {', '.join(AGENTS)}")
-    train.add_argument("--env", default="LRTuning-Tiny-v0")
+    train.add_argument("--env", help=f"environment id (default {DEFAULT_ENV})")
     train.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="LRTuningConfig fields")
     train.add_argument("--agent-kwargs", nargs="*", metavar="KEY=VALUE", help="agent hyperparameters")
     train.add_argument(
-        "--steps", type=int, default=DEFAULT_TRAIN_STEPS, help="environment steps to train for"
+        "--steps", type=STEPS, help=f"environment steps to train for, >= 1 (default {DEFAULT_TRAIN_STEPS})"
     )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="run directory (default runs/<agent>-<time>)")
-    train.add_argument("--checkpoint-every", type=int, default=1, metavar="EPISODES")
-    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    train.add_argument("--seed", type=SEED, help=f"agent seed in [0, {SEED_MAX}] (default 0)")
+    train.add_argument("--out", help="run directory (default runs/<agent>-<time>); must be new or empty")
+    train.add_argument(
+        "--checkpoint-every", type=int_arg(1), metavar="EPISODES", help="checkpoint interval (default 1)"
+    )
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR from its last checkpoint (a larger --steps trains further)",
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="start a new run in --out, removing the earlier run there"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="greedy episodes on held-out seeds; prints and writes a table")
     ev.add_argument("--agent", help=f"one of: {', '.join(AGENTS)} (default: the one saved in --model)")
     ev.add_argument("--model", help="directory written by `lrgym train` (its agent/ folder)")
-    ev.add_argument("--env", default="LRTuning-Tiny-v0")
+    ev.add_argument("--env", default=DEFAULT_ENV)
     ev.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE")
     ev.add_argument("--agent-kwargs", nargs="*", metavar="KEY=VALUE")
-    ev.add_argument("--seeds", type=int, nargs="+", default=[1000, 1001, 1002])
+    ev.add_argument(
+        "--seeds", type=SEED, nargs="+", default=[1000, 1001, 1002], help=f"env seeds in [0, {SEED_MAX}]"
+    )
     ev.add_argument("--out", help="where to write results.json/.csv (default runs/eval-<agent>-<time>)")
     ev.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser("demo", help="train the DQN on LRTuning-Tiny-v0, compare it with hand schedules")
-    demo.add_argument("--train-steps", type=int, default=DEMO["train_steps"])
     demo.add_argument(
-        "--eval-seeds", type=int, default=len(DEMO["eval_seeds"]), help="how many held-out seeds"
+        "--train-steps", type=STEPS, default=DEMO["train_steps"], help="DQN training steps, >= 1"
+    )
+    demo.add_argument(
+        "--eval-seeds",
+        type=int_arg(1, len(DEMO["eval_seeds"]), "the held-out seeds there are"),
+        default=len(DEMO["eval_seeds"]),
+        help=f"how many held-out seeds, 1..{len(DEMO['eval_seeds'])}",
     )
     demo.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="overrides of the Tiny preset")
     demo.add_argument("--out", default="runs/demo")
