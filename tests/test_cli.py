@@ -274,7 +274,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path, monkeypatch, ca
     original = monitor.TrainingMonitor.__call__
 
     def ctrl_c_mid_episode_two(self, update):
-        if update["steps_done"] == 3:
+        if update.steps_done == 3:
             raise KeyboardInterrupt
         return original(self, update)
 
@@ -301,7 +301,7 @@ original = monitor.TrainingMonitor.__call__
 
 def call(self, update):
     result = original(self, update)
-    if update["steps_done"] == 3:  # after the checkpoint of episode 1, in the middle of episode 2
+    if update.steps_done == 3:  # after the checkpoint of episode 1, in the middle of episode 2
         marker.write_text("ready")
         time.sleep(120)  # killed here
     return result
@@ -375,3 +375,17 @@ def test_numeric_arguments_get_one_line_errors_from_the_parser(argv, message, tm
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.search(message, last), last
     assert not out.exists()
+
+
+def test_a_schedule_picks_the_absolute_action_mode_by_itself(tmp_path: Path, capsys) -> None:
+    cli.main(["train", "--agent", "cosine", "--env", "LRTuning-Tiny-v0", "--steps", "10", "--quiet",
+              "--out", str(tmp_path / "run"), "--env-kwargs", *FAST])  # fmt: skip
+    assert "action_mode='absolute'" in capsys.readouterr().out
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["env_kwargs"]["action_mode"] == "absolute"
+    cli.main(["evaluate", "--agent", "cosine", "--env", "LRTuning-Tiny-v0", "--seeds", "1000",
+              "--out", str(tmp_path / "eval"), "--env-kwargs", *FAST])  # fmt: skip
+    (row,) = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["cosine"]
+    assert row["lr"][0] == pytest.approx(0.1, rel=1e-5)  # cosine from the env's initial LR
+    with pytest.raises(SystemExit, match="needs action_mode in \\['absolute'\\]"):  # a mode the user chose
+        cli.main(["evaluate", "--agent", "cosine", "--env", "LRTuning-Tiny-v0", "--seeds", "1000",
+                  "--env-kwargs", "action_mode=discrete", *FAST])  # fmt: skip

@@ -5,7 +5,7 @@ lrgym train --agent dqn --env LRTuning-Tiny-v0 --steps 1000 --seed 0 --out runs/
 lrgym train --resume runs/dqn                # continue after an interruption
 lrgym train --resume runs/dqn --steps 2000   # train further
 lrgym evaluate --agent dqn --model runs/dqn/agent --env LRTuning-Tiny-v0 --seeds 1000 1001 1002
-lrgym evaluate --agent cosine --env LRTuning-Tiny-v0 --env-kwargs action_mode=absolute --seeds 1000
+lrgym evaluate --agent cosine --env LRTuning-Tiny-v0 --seeds 1000   # schedules pick action_mode=absolute
 lrgym demo        # the main job: train the DQN, compare it with hand schedules on held-out seeds
 """
 
@@ -35,7 +35,7 @@ from lrgym_agents.monitor import (
     TrainingMonitor,
     restore_checkpoint,
 )
-from lrgym_agents.registry import AGENTS, DEFAULT_TRAIN_STEPS, agent_class, make_agent
+from lrgym_agents.registry import AGENTS, DEFAULT_TRAIN_STEPS, agent_class, env_kwargs_for, make_agent
 
 RUN_FILE = "run.json"
 # What `lrgym train` writes into a run directory; `--overwrite` removes these and nothing else.
@@ -121,10 +121,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not args.agent:
             raise SystemExit("lrgym train: --agent is required (or --resume DIR)")
         out = Path(args.out or f"runs/{args.agent}-{time.strftime('%Y%m%d-%H%M%S')}")
+        env_id = args.env or DEFAULT_ENV
         run = {
             "agent": args.agent,
-            "env": args.env or DEFAULT_ENV,
-            "env_kwargs": parse_kwargs(args.env_kwargs, "--env-kwargs"),
+            "env": env_id,
+            "env_kwargs": _with_action_mode(
+                args.agent, env_id, parse_kwargs(args.env_kwargs, "--env-kwargs")
+            ),
             "agent_kwargs": parse_kwargs(args.agent_kwargs, "--agent-kwargs"),
             "steps": DEFAULT_TRAIN_STEPS if args.steps is None else args.steps,
             "seed": 0 if args.seed is None else args.seed,
@@ -284,6 +287,16 @@ def _write_run(out: Path, run: dict[str, Any]) -> None:
 # --- evaluate ------------------------------------------------------------------------------
 
 
+def _with_action_mode(name: str, env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env kwargs with the action mode the agent needs, when the user left it to us (say so)."""
+    if name not in AGENTS:
+        return env_kwargs  # make_agent names the known agents
+    chosen = env_kwargs_for(name, env_id, env_kwargs)
+    if chosen is not env_kwargs:
+        print(f"agent {name!r} acts through action_mode={chosen['action_mode']!r}: using it on {env_id}")
+    return chosen
+
+
 def _result_table(rows: dict[str, list[EpisodeResult]]) -> str:
     lines = [f"{'agent':14s} {'mean test acc':>13s} {'std':>6s} {'diverged':>8s}  per seed"]
     for name, results in rows.items():
@@ -326,7 +339,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         name = read_metadata(args.model)["agent"]
     if not name:
         raise SystemExit("lrgym evaluate: --agent is required (or --model DIR of a saved agent)")
-    env_kwargs = parse_kwargs(args.env_kwargs, "--env-kwargs")
+    env_kwargs = _with_action_mode(name, args.env, parse_kwargs(args.env_kwargs, "--env-kwargs"))
     env = make_env(args.env, env_kwargs)
     agent = make_agent(name, env, **parse_kwargs(args.agent_kwargs, "--agent-kwargs"))
     if args.model:

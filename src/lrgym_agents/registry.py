@@ -64,6 +64,31 @@ def agent_class(name: str) -> type[Agent]:
     return getattr(importlib.import_module(module), cls)
 
 
+def action_modes(name: str) -> tuple[str, ...]:
+    """The env action modes agent `name` can drive."""
+    cls = agent_class(name)
+    algo = AGENTS[name][1].get("algo")
+    if algo is not None:  # one class for every SB3 algorithm: the modes depend on the algorithm
+        from lrgym_agents.sb3 import ACTION_MODES
+
+        return ACTION_MODES[algo]
+    return tuple(cls.action_modes)
+
+
+def env_kwargs_for(name: str, env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`env_kwargs`, with the action mode agent `name` drives when the user chose none and the
+    env's own mode does not fit it (a hand schedule on a preset with multiplier actions, say)."""
+    if "action_mode" in env_kwargs:
+        return env_kwargs
+    from lrgym.presets import PRESETS
+
+    preset = PRESETS.get(env_id.removeprefix("lrgym:"))
+    modes = action_modes(name)
+    if preset is None or preset.action_mode in modes:
+        return env_kwargs
+    return {**env_kwargs, "action_mode": modes[0]}
+
+
 def make_agent(
     name: str, env: gym.Env | gym.vector.VectorEnv, seed: int = 0, **hyperparameters: Any
 ) -> Agent:
