@@ -125,6 +125,7 @@ def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     for name in ("dqn", "random", "constant", "step", "cosine", "onecycle"):
         assert f"\n{name} " in out
+    assert "(the reference)" in out and out.count(" of 2 ") == 5  # paired with random on both seeds
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert set(results) == {"dqn", "random", "constant", "step", "cosine", "onecycle"}
     assert all(len(r) == 2 for r in results.values())
@@ -389,3 +390,26 @@ def test_a_schedule_picks_the_absolute_action_mode_by_itself(tmp_path: Path, cap
     with pytest.raises(SystemExit, match="needs action_mode in \\['absolute'\\]"):  # a mode the user chose
         cli.main(["evaluate", "--agent", "cosine", "--env", "LRTuning-Tiny-v0", "--seeds", "1000",
                   "--env-kwargs", "action_mode=discrete", *FAST])  # fmt: skip
+
+
+def test_comparison_table_says_which_is_better_by_how_much_and_how_sure() -> None:
+    from lrgym_agents.comparison import comparison_table
+    from lrgym_agents.evaluation import EpisodeResult
+
+    def results(accs: list[float]) -> list[EpisodeResult]:
+        return [EpisodeResult(seed, acc, acc, acc, 0.0, False, 1.0, 1) for seed, acc in enumerate(accs)]
+
+    table = comparison_table(
+        {
+            "good": results([0.9, 0.92, 0.91, 0.93, 0.9]),
+            "noisy": results([0.9, 0.5, 0.85, 0.55, 0.6]),
+            "random": results([0.6, 0.7, 0.65, 0.62, 0.66]),
+            "bad": results([0.3, 0.4, 0.35, 0.3, 0.31]),
+        },
+        reference="random",
+    ).splitlines()
+    good, noisy, ref, bad = table[2:]
+    assert "+26.6 [" in good and "5 of 5" in good and good.endswith("better than random")
+    assert noisy.endswith("no clear difference from random") and "2 of 5" in noisy
+    assert "(the reference)" in ref
+    assert "-31.4 [" in bad and "0 of 5" in bad and bad.endswith("worse than random")

@@ -27,6 +27,7 @@ import gymnasium as gym
 
 import lrgym
 from lrgym_agents.base import AgentError, read_metadata
+from lrgym_agents.comparison import comparison_table
 from lrgym_agents.evaluation import EpisodeResult, evaluate
 from lrgym_agents.monitor import (
     CHECKPOINT_DIR,
@@ -395,8 +396,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     schedule_env = make_env(DEMO["env"], {**env_kwargs, "action_mode": "absolute"})
     for name in DEMO["schedules"]:
         rows[name] = evaluate(make_agent(name, schedule_env), schedule_env, seeds)
-    print(f"\nfinal test accuracy on {DEMO['env']} (schedules at the env's initial LR, untuned):")
-    print(_result_table(rows))
+    initial_lr = schedule_env.unwrapped.config.initial_lr
+    labels = {
+        "dqn": f"dqn (trained {args.train_steps} steps)",
+        **{name: f"{name} (LR {initial_lr:g}, untuned)" for name in DEMO["schedules"]},
+    }
+    print(
+        f"\nfinal test accuracy on {DEMO['env']}, {len(seeds)} held-out seeds (higher is better); each agent "
+        "against random actions on the same seeds:\n"
+    )
+    print(comparison_table(rows, reference="random", labels=labels))
     _write_results(
         out,
         rows,
