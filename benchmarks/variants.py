@@ -156,6 +156,7 @@ def run_one(name: str, seed: int, out: Path) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     variant = VARIANTS[name]
+    provenance = {"git_commit": git_commit(), "git_diff_sha256": git_diff_sha256()}  # the code that runs
     start, cpu_start = time.perf_counter(), time.process_time()
     training: list[dict[str, Any]] = []
     if variant.kind == "learning":
@@ -210,8 +211,7 @@ def run_one(name: str, seed: int, out: Path) -> dict[str, Any]:
         "train_wall_s": train_s,
         "wall_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu_start,
-        "git_commit": git_commit(),
-        "git_diff_sha256": git_diff_sha256(),
+        **provenance,
         "machine": machine(),
         "command": list(sys.argv),
     }
