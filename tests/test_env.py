@@ -11,14 +11,16 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import FAST_TINY_KWARGS
 from gymnasium.error import ResetNeeded
 
 import lrgym
 from lrgym import datasets
-from lrgym.actions import next_lr
+from lrgym.actions import neutral_action, next_lr, reference_lr
 from lrgym.env import LRTuningEnv
 from lrgym.features import OBS_BOUND, features_per_layer
 from lrgym.layout import TRAINING_SIGNALS
+from lrgym_agents.schedules import schedule_lr
 
 LRTUNING_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("LRTuning-"))
 # Seconds-long episodes for tests that only need the mechanics.
@@ -27,7 +29,13 @@ SHORT = {"device": "cpu", "epochs": 0.5, "steps_per_epoch": 4}
 
 def test_every_preset_is_registered_and_only_presets_are() -> None:
     assert LRTUNING_IDS == sorted(lrgym.PRESETS)
-    assert {"LRTuning-v0", "LRTuning-Paper-v0", "LRTuning-Tiny-v0"} <= set(LRTUNING_IDS)
+    assert {
+        "LRTuning-v0",
+        "LRTuning-Paper-v0",
+        "LRTuning-Tiny-v0",
+        "LRTuning-TinyMix-v0",
+        "LRTuning-Mix-v0",
+    } <= set(LRTUNING_IDS)
     lrgym.register_envs()  # idempotent: no duplicate-registration error or warning
     assert sorted(e for e in gym.registry if e.startswith("LRTuning-")) == LRTUNING_IDS
 
@@ -82,8 +90,24 @@ CHEAP = {
 }
 
 
+# The Mix presets' tasks set the data, the model, the batch and the budget: TinyMix keeps its
+# tasks with cheap evaluations; Mix (real datasets, absent here) runs TinyMix's tasks under its
+# own observation, actions and LR range.
+CHEAP_TINYMIX = {"val_subset_size": 50, "synthetic_test_size": 100, "eval_batch_size": 100}
+CHEAP_BY_ID = {
+    "LRTuning-TinyMix-v0": CHEAP_TINYMIX,
+    "LRTuning-Mix-v0": {
+        **CHEAP_TINYMIX,
+        "task_distribution": "tinymix",
+        "device": "cpu",
+        "synthetic_train_size": 4000,
+        "val_size": 1000,
+    },
+}
+
+
 def _cheap(env_id: str, **kwargs) -> gym.Env:
-    env = gym.make(env_id, **CHEAP, **kwargs)
+    env = gym.make(env_id, **CHEAP_BY_ID.get(env_id, CHEAP), **kwargs)
     # On the CPU every preset is deterministic: let the checker test that too (a preset that may
     # run on CUDA is registered as nondeterministic, which makes the checker skip it).
     env.unwrapped.spec = dataclasses.replace(env.unwrapped.spec, nondeterministic=False)
@@ -102,7 +126,8 @@ def test_every_preset_passes_gymnasium_env_checker_with_warnings_as_errors(env_i
 
 @pytest.mark.parametrize(
     ("env_id", "action_mode"),
-    [(env_id, None) for env_id in LRTUNING_IDS] + [("LRTuning-Tiny-v0", "absolute")],
+    [(env_id, None) for env_id in LRTUNING_IDS]
+    + [("LRTuning-Tiny-v0", "absolute"), ("LRTuning-TinyMix-v0", "schedule_relative")],
 )
 def test_every_preset_passes_sb3_env_checker_with_warnings_as_errors(env_id: str, action_mode) -> None:
     from stable_baselines3.common.env_checker import check_env
@@ -256,6 +281,9 @@ def test_bad_construction_arguments_raise_value_error(kwargs: dict, pattern: str
         ("continuous", [0.5, [1.0]], "unconvertible"),
         ("discrete", [1, [2]], "integer"),
         ("discrete", True, "integer"),
+        ("schedule_relative", np.array([-1.01], dtype=np.float32), "\\[-1, 1\\]"),
+        ("schedule_relative_discrete", 5, "0..4"),
+        ("schedule_relative_discrete", np.float32(2.0), "integer"),
     ],
 )
 def test_invalid_actions_raise_value_error(action_mode: str, action, pattern: str) -> None:
@@ -331,6 +359,46 @@ def test_action_modes_set_the_documented_learning_rates() -> None:
     restarts = [0.1 * 0.2 ** math.floor(e / 0.5) for e in epochs[2:6]]
     assert restarts[0] == 0.1 and restarts[-1] == pytest.approx(0.02)  # both cases are exercised
     assert lrs == pytest.approx([0.097, 0.097 * 0.97, *restarts, restarts[-1] * 0.97])
+
+
+@pytest.mark.parametrize("action_mode", ["schedule_relative", "schedule_relative_discrete"])
+def test_the_neutral_schedule_relative_action_is_cosine_at_every_step(action_mode: str) -> None:
+    env = gym.make("LRTuning-Tiny-v0", action_mode=action_mode, **FAST_TINY_KWARGS, final_eval=False)
+    cfg = env.unwrapped.config
+    steps = cfg.num_steps
+    _, info = env.reset(seed=0)
+    applied = [info["lr"]]
+    for _ in range(steps):
+        _, _, terminated, _, info = env.step(neutral_action(cfg))
+        applied.append(info["lr"])
+    assert terminated
+    cosine = [cfg.initial_lr * 0.5 * (1.0 + math.cos(math.pi * (t / steps))) for t in range(steps)]
+    assert applied[0] == cfg.initial_lr and applied[1:] == cosine  # exactly, at every step
+    assert applied[1:] == [schedule_lr("cosine", t / steps, cfg.initial_lr, cfg) for t in range(steps)]
+    assert min(cosine) > cfg.lr_min  # no clipping hides a difference
+
+
+def test_schedule_relative_factors_apply_to_one_decision_each() -> None:
+    env = gym.make("LRTuning-Tiny-v0", action_mode="schedule_relative", **FAST_TINY_KWARGS, final_eval=False)
+    cfg = env.unwrapped.config
+    env.reset(seed=0)
+    actions = [1.0, 1.0, -1.0, 0.5, 0.0]
+    lrs = [env.step(np.array([a], dtype=np.float32))[4]["lr"] for a in actions]
+    expected = [reference_lr(cfg, t) * cfg.schedule_max_factor**a for t, a in enumerate(actions)]
+    assert lrs == pytest.approx(expected, rel=1e-12)  # the reference times this step's factor
+    env = gym.make(
+        "LRTuning-Tiny-v0",
+        action_mode="schedule_relative_discrete",
+        schedule_factors=(0.5, 1.0, 3.0),
+        **FAST_TINY_KWARGS,
+        final_eval=False,
+    )
+    env.reset(seed=0)
+    assert env.action_space == gym.spaces.Discrete(3)
+    lrs = [env.step(a)[4]["lr"] for a in (2, 2, 0, 1)]
+    assert lrs == [reference_lr(cfg, t) * f for t, f in enumerate((3.0, 3.0, 0.5, 1.0))]
+    with pytest.raises(ValueError, match="schedule_factors.*1.0"):
+        gym.make("LRTuning-Tiny-v0", schedule_factors=(0.5, 2.0))
 
 
 def test_paper_preset_stacks_four_states_at_tiny_scale() -> None:

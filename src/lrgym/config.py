@@ -17,8 +17,15 @@ from typing import Any
 
 DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "synthetic")
 MODELS = ("wrn", "cnn")
-OPTIMIZERS = ("sgd", "adam")
-ACTION_MODES = ("discrete", "paper", "continuous", "absolute")
+OPTIMIZERS = ("sgd", "adam", "schedulefree_sgd", "prodigy", "dadapt_sgd")
+ACTION_MODES = (
+    "discrete",
+    "paper",
+    "continuous",
+    "absolute",
+    "schedule_relative",
+    "schedule_relative_discrete",
+)
 FEATURE_SETS = ("paper", "quantiles", "histogram")
 FEATURE_LAYER_NAMES = ("first", "last", "all")
 REWARDS = ("val_acc_delta", "log_val_loss_ratio", "paper", "terminal_acc")
@@ -29,6 +36,14 @@ SEED_MAX = 2**64 - 1  # torch generators take seeds in [0, 2**64)
 MAX_SYNTHETIC_PIXELS = 2**28  # about 18 bytes per pixel at the peak of generation: ~5 GB
 MAX_EPOCHS = 1e6  # a million passes: mini-batch counts stay well inside float precision
 MAX_LOG_MULTIPLIER = 100.0  # e^100 ~ 3e43: past any LR range; math.exp overflows past 709
+
+# Each optimiser's conventional starting learning rate: what a user would try first, not a tuned
+# value. The task distributions start every task from its optimiser's entry. Prodigy and
+# D-Adaptation estimate their step size and are used at 1.0 (a multiplier of their estimate);
+# Schedule-Free SGD wants 10-50x the classical SGD rate, and its package defaults to 1.0.
+OPTIMIZER_DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "schedulefree_sgd": 1.0, "prodigy": 1.0, "dadapt_sgd": 1.0}
+TUNING_FREE_OPTIMIZERS = ("schedulefree_sgd", "prodigy", "dadapt_sgd")  # from the `tuning-free` extra
+TASK_SETS = ("train", "test")
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,7 @@ class LRTuningConfig:
     synthetic_channels: int = 3
     synthetic_classes: int = 10  # 2..1000
     synthetic_seed: int = 0  # the dataset's identity: the same seed gives the same images; <= SEED_MAX
+    synthetic_noise: float = 0.25  # std of the additive pixel noise (the patterns have unit std)
 
     # --- model ------------------------------------------------------------------------------
     model: str = "wrn"  # "wrn" (WideResNet-depth-width) or "cnn" (small CNN, `width` scales it)
@@ -124,13 +140,33 @@ class LRTuningConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     final_eval: bool = True  # evaluate full validation and test sets at the end of an episode
 
+    # --- task distributions (the Mix presets; see lrgym.tasks) ------------------------------
+    task_distribution: str | None = None  # draw a task from this named distribution every reset
+    task_set: str = "train"  # one of TASK_SETS: the half of the distribution that reset() draws from
+    task_features: bool = False  # append the task's settings to the observation
+
+    # --- schedule-relative actions (the LR is a reference cosine schedule times a factor) ---
+    schedule_max_factor: float = 4.0  # "schedule_relative": a = +1 / -1 multiplies / divides by this
+    schedule_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)  # "schedule_relative_discrete"
+
+    # --- tuning-free optimisers -------------------------------------------------------------
+    schedulefree_warmup: float = (
+        0.05  # "schedulefree_sgd": linear warm-up over this share of the mini-batches
+    )
+    schedulefree_bn_images: int = (
+        1024  # training images that re-estimate BatchNorm statistics before evaluating
+    )
+
     def __post_init__(self) -> None:
         # gym.make kwargs may arrive as lists (JSON, YAML); store tuples so the config hashes.
         if isinstance(self.lr_multipliers, list):
             object.__setattr__(self, "lr_multipliers", tuple(self.lr_multipliers))
         if isinstance(self.feature_layers, list):
             object.__setattr__(self, "feature_layers", tuple(self.feature_layers))
+        if isinstance(self.schedule_factors, list):
+            object.__setattr__(self, "schedule_factors", tuple(self.schedule_factors))
         _validate(self)
+        _validate_tasks_actions_optimizers(self)
 
     # --- construction -----------------------------------------------------------------------
     @classmethod
@@ -399,3 +435,55 @@ def _validate(cfg: LRTuningConfig) -> None:
             cfg.batch_size,
             f"must be at most the {cfg.train_count} training images left after the split",
         )
+
+
+# --- task distributions, schedule-relative actions, tuning-free optimisers -----------------------
+
+
+def _validate_tasks_actions_optimizers(cfg: LRTuningConfig) -> None:
+    _positive(cfg, "synthetic_noise", allow_zero=True)
+
+    if cfg.task_distribution is not None:
+        from lrgym.tasks import DISTRIBUTIONS  # lrgym.tasks imports this module
+
+        if cfg.task_distribution not in DISTRIBUTIONS:
+            _fail(
+                "task_distribution",
+                cfg.task_distribution,
+                "allowed values are None or " + ", ".join(repr(name) for name in DISTRIBUTIONS),
+            )
+        if cfg.feature_layers == "all":
+            _fail(
+                "feature_layers",
+                cfg.feature_layers,
+                "with a task_distribution the models of the tasks differ in depth, so the observation "
+                "needs a fixed number of layers: 'first', 'last' or indices such as (0, -1)",
+            )
+    _choice(cfg, "task_set", TASK_SETS)
+    _bool(cfg, "task_features")
+
+    factor = cfg.schedule_max_factor
+    if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 1.0 < factor < math.inf):
+        _fail("schedule_max_factor", factor, "must be a finite number > 1")
+    factors = cfg.schedule_factors
+    if (
+        not isinstance(factors, tuple)
+        or len(factors) < 2
+        or not all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+            for f in factors
+        )
+        or 1.0 not in factors
+    ):
+        _fail(
+            "schedule_factors",
+            factors,
+            "must be a sequence of at least 2 positive finite numbers that includes 1.0 (the neutral action)",
+        )
+
+    warmup = cfg.schedulefree_warmup
+    if not (isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and 0.0 <= warmup < 1.0):
+        _fail("schedulefree_warmup", warmup, "must be a fraction of the budget in [0, 1)")
+    _int_at_least(cfg, "schedulefree_bn_images", 1)
+    if cfg.optimizer == "schedulefree_sgd" and not 0.0 < cfg.momentum < 1.0:
+        _fail("momentum", cfg.momentum, "Schedule-Free SGD needs a momentum (interpolation) in (0, 1)")

@@ -351,6 +351,7 @@ def _read(cfg: LRTuningConfig) -> RawDataset:
                 cfg.synthetic_image_size,
                 cfg.synthetic_channels,
                 cfg.synthetic_classes,
+                cfg.synthetic_noise,
             )
         )
     root = resolve_data_root(cfg.data_root)
@@ -374,6 +375,7 @@ def dataset_key(cfg: LRTuningConfig) -> tuple:
             cfg.synthetic_image_size,
             cfg.synthetic_channels,
             cfg.synthetic_classes,
+            cfg.synthetic_noise,
         )
     return (cfg.dataset, str(resolve_data_root(cfg.data_root)))
 

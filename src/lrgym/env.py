@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from lrgym import actions, features, rewards
+from lrgym import actions, features, rewards, tasks
 from lrgym.config import LRTuningConfig
 from lrgym.layout import draw_trainer_seed
 from lrgym.models import architecture, weight_layers
@@ -30,6 +30,12 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     the next observation. The question it poses is whether learned control beats good hand
     schedules (Fu et al., arXiv 1606.01467, claimed it did; the claim was withdrawn).
 
+    With a `task_distribution` (the Mix presets) every `reset()` also draws a task: a set of
+    config overrides (dataset and its difficulty, model, batch size, budget, weight decay,
+    optimiser and its conventional starting LR; see `lrgym.tasks`) from the `task_set` half,
+    `"train"` or `"test"`, of the distribution. The two halves are disjoint, so an agent can be
+    evaluated on tasks it never trained on. `info["task"]` says which task runs.
+
     ## Action Space
 
     Set by `action_mode`:
@@ -41,6 +47,14 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     - `continuous`: `Box(-1, 1, (1,))`; the LR is multiplied by exp(a * `max_log_multiplier`);
     - `absolute`: `Box(-1, 1, (1,))`; the log-LR is set linearly between log `lr_min` (a = -1)
       and log `lr_max` (a = +1). Hand schedules act through this mode.
+    - `schedule_relative`: `Box(-1, 1, (1,))`; the LR of decision t (0-based, of T) is the
+      reference cosine r(t) = `initial_lr` x 0.5 x (1 + cos(pi t / T)) times
+      `schedule_max_factor`^a (default 4: factors from 1/4 to 4). Action 0 reproduces cosine
+      from `initial_lr` exactly.
+    - `schedule_relative_discrete`: `Discrete(k)`; the LR of decision t is r(t) x
+      `schedule_factors[a]` (default (0.25, 0.5, 1, 2, 4)); the index of 1.0 reproduces cosine.
+
+    In the schedule-relative modes the factor applies to one decision (it does not accumulate).
 
     The LR is always clipped to [`lr_min`, `lr_max`]. An action outside the space (wrong type
     or shape, out of range, NaN) raises `ValueError`.
@@ -54,6 +68,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     progress through the budget (0 to 1), log10 gradient norm and log10 update/weight ratio.
     Permuting hidden units of the network leaves the observation unchanged. To stack past
     observations use Gymnasium's `FrameStackObservation` (`LRTuning-Paper-v0` stacks four).
+
+    With a task distribution the shape is the same for every task (declared at construction):
+    `feature_layers` must select a fixed number of layers, e.g. the first and the last (0, -1).
+    The observation does not reveal the task's settings unless `task_features=True`, which puts
+    `len(lrgym.tasks.TASK_FEATURES)` entries (log2 batch size, epochs, optimiser, model,
+    dataset, ...) before the training signals; those stay last. (The log10 LR signal shows the
+    LR itself, which starts at the optimiser's conventional value.)
 
     ## Rewards
 
@@ -73,7 +94,10 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     A freshly initialised network at `initial_lr`, evaluated once on the validation subset.
     `reset(seed=...)` seeds the weights, the data order, the augmentation, dropout and the
-    validation subset through private generators derived from `self.np_random` (no global RNG).
+    validation subset through private generators derived from `self.np_random`; with a task
+    distribution the task is drawn from `self.np_random` too, after the run's seed.
+    `reset(options={"task": t})` pins the task instead: `t` is an index into the `task_set`, or a
+    dict of overrides of the distribution's fields; anything else raises `ValueError`.
 
     Reproducibility: on the CPU, the same seed and actions give identical observations, rewards
     and infos in any process on the same machine that uses the same number of torch threads
@@ -96,11 +120,15 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     `gym.make("LRTuning-v0", **kwargs)` accepts every field of `lrgym.LRTuningConfig` as a
     keyword argument (for example `epochs=5`, `action_mode="absolute"`, `device="cuda:1"`),
     plus `render_mode` (`"ansi"` or `"rgb_array"`). Unknown or invalid values raise `ValueError`
-    at construction. Nothing is loaded or trained before the first `reset()`.
+    at construction, and so do fields that the tasks of a `task_distribution` set. Nothing is
+    loaded or trained before the first `reset()`. `env.config` is the env's config;
+    `env.task_config` is the current episode's (with its task's overrides).
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version; task distributions (`LRTuning-TinyMix-v0`, `LRTuning-Mix-v0`), the
+      schedule-relative action modes and the tuning-free optimisers were added without changing
+      the episodes of the other presets.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -126,10 +154,20 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             )
         self.render_mode = render_mode
 
+        self._distribution: tasks.TaskDistribution | None = None
+        self._task: tasks.Task | None = None
+        self._task_config = self.config
+        self._layer_indices = self._selected_layer_indices(self.config)  # each task sets its own
+        n_layers = len(self._layer_indices)
+        if self.config.task_distribution is not None:
+            self._distribution = tasks.get_distribution(self.config.task_distribution)
+            n_layers = self._check_tasks(set(kwargs))
+
         # Spaces come from the architecture on the meta device: no data, weights or training yet.
-        self._layer_indices = self._selected_layer_indices()
         self.action_space = actions.action_space(self.config)
-        size = features.observation_size(self.config, len(self._layer_indices))
+        size = features.observation_size(self.config, n_layers)
+        if self.config.task_features:
+            size += len(tasks.TASK_FEATURES)
         bound = features.OBS_BOUND
         self.observation_space = spaces.Box(-bound, bound, shape=(size,), dtype=np.float32)
 
@@ -141,11 +179,44 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
         self._layers: list[Any] = []
         self._last: dict[str, float] = {}
 
-    def _selected_layer_indices(self) -> list[int]:
-        layers = weight_layers(architecture(self.config))
+    @staticmethod
+    def _selected_layer_indices(cfg: LRTuningConfig) -> list[int]:
+        layers = weight_layers(architecture(cfg))
         indices = list(range(len(layers)))
-        selected = features.select_layers(indices, self.config.feature_layers)
+        selected = features.select_layers(indices, cfg.feature_layers)
         return [i % len(layers) for i in selected]
+
+    def _check_tasks(self, given: set[str]) -> int:
+        """Validates every task of the distribution; returns their common number of feature layers.
+
+        Raises:
+            ValueError: a keyword argument sets a field that the tasks set (it would be
+                overridden), a task's config is invalid here, or the tasks' observations would
+                differ in size.
+        """
+        dist = self._distribution
+        assert dist is not None
+        clash = sorted(given & set(dist.fields))
+        if clash:
+            raise ValueError(
+                f"{clash} are set by each task of task_distribution={dist.name!r} (its task fields: "
+                f"{', '.join(dist.fields)}); pin a task with reset(options={{'task': ...}}) instead"
+            )
+        counts: dict[int, list[str]] = {}
+        known: dict[tuple, int] = {}  # layer counts by architecture: tasks share a few
+        for task_set in ("train", "test"):
+            for index, overrides in enumerate(dist.tasks(task_set)):
+                cfg = tasks.task_config(self.config, overrides)  # validates the task's config
+                key = (cfg.model, cfg.depth, cfg.width, cfg.dataset_info)
+                if key not in known:
+                    known[key] = len(self._selected_layer_indices(cfg))
+                counts.setdefault(known[key], []).append(f"{task_set}[{index}]")
+        if len(counts) > 1:
+            raise ValueError(
+                f"feature_layers={self.config.feature_layers!r} selects a different number of layers "
+                f"in different tasks ({counts}); use 'first', 'last' or indices such as (0, -1)"
+            )
+        return next(iter(counts))
 
     # --- Gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -153,8 +224,12 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._trainer = None  # free the previous run before building the next
-        trainer = Trainer(self.config, draw_trainer_seed(self.np_random))
+        trainer_seed = draw_trainer_seed(self.np_random)  # first, whatever else is drawn (layout.py)
+        self._task_config = self._next_task(options)
+        trainer = Trainer(self._task_config, trainer_seed)
         self._trainer = trainer
+        self._boundaries = self._task_config.batch_boundaries()
+        self._layer_indices = self._selected_layer_indices(self._task_config)
         self._layers = [p for _, p in weight_layers(trainer.model)]
         self._layers = [self._layers[i] for i in self._layer_indices]
         self._step = 0
@@ -175,8 +250,8 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
                 + ("before reset()" if trainer is None else "after the episode terminated")
                 + "; call reset() to start a new training run"
             )
-        cfg = self.config
-        lr = actions.next_lr(cfg, trainer.lr, action, trainer.epoch)
+        cfg = self._task_config
+        lr = actions.next_lr(cfg, trainer.lr, action, trainer.epoch, decision=self._step)
         trainer.set_lr(lr)
         done_batches = cfg.batch_boundary(self._step - 1) if self._step else 0
         stats = trainer.train(cfg.batch_boundary(self._step) - done_batches)
@@ -212,9 +287,9 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
-            return render_ansi(self._history, self.config)
+            return render_ansi(self._history, self._task_config)
         if self.render_mode == "rgb_array":
-            return render_rgb_array(self._history, self.config)
+            return render_rgb_array(self._history, self._task_config)
         return None
 
     def close(self) -> None:
@@ -225,6 +300,34 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     def trainer(self) -> Trainer | None:
         """The training run of the current episode (None before the first reset)."""
         return self._trainer
+
+    @property
+    def task_config(self) -> LRTuningConfig:
+        """The config of the current episode's run: `config` with the task's overrides (Mix
+        presets), else `config` itself (also before the first reset)."""
+        return self._task_config
+
+    @property
+    def task(self) -> dict[str, Any] | None:
+        """The current task as `info["task"]` reports it (None without a task distribution)."""
+        return None if self._task is None else self._task.to_info()
+
+    def _next_task(self, options: dict[str, Any] | None) -> LRTuningConfig:
+        """The config of the next episode: a task drawn from `np_random` or pinned by `options`."""
+        choice = (options or {}).get("task")
+        dist = self._distribution
+        if dist is None:
+            if choice is not None:
+                raise ValueError(
+                    f"options['task']={choice!r} is invalid: this env has no task distribution "
+                    "(task_distribution=None); only the Mix presets draw tasks"
+                )
+            return self.config
+        if choice is None:
+            self._task = tasks.draw_task(dist, self.config.task_set, self.np_random)
+        else:
+            self._task = tasks.pin_task(dist, self.config.task_set, choice)
+        return tasks.task_config(self.config, self._task.overrides)
 
     def _observation(
         self, train_loss: float, val_loss: float, val_acc: float, grad_norm: float, update_ratio: float
@@ -239,11 +342,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             grad_norm=grad_norm,
             update_ratio=update_ratio,
         )
-        return features.observation(self._layers, self.config, signals)
+        if self.config.task_features:  # before the training signals, which stay last (layout.py)
+            signals = np.concatenate([tasks.task_features(self._task_config), signals])
+        return features.observation(self._layers, self._task_config, signals)
 
     def _info(self, lr: float, train_loss: float, val_loss: float, val_acc: float, diverged: bool) -> dict:
         assert self._trainer is not None
-        return {
+        info = {
             "lr": float(lr),
             "train_loss": float(train_loss),
             "val_loss": float(val_loss),
@@ -252,6 +357,9 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             "step": int(self._step),
             "diverged": bool(diverged),
         }
+        if self._task is not None:
+            info["task"] = self._task.to_info()
+        return info
 
     def _final_report(self, trainer: Trainer) -> dict[str, float]:
         val, test = trainer.evaluate("val"), trainer.evaluate("test")

@@ -37,8 +37,39 @@ TINY = LRTuningConfig(
     eval_batch_size=500,
 )
 
+# Task distributions (see lrgym.tasks): every reset draws a task, the best LR differs between
+# tasks. The fields the tasks set (data, model, batch, budget, weight decay, optimiser, initial
+# LR) are left at their defaults here; the rest is shared by every task. The observation reads
+# the first and the last layer, whose number does not depend on the model's depth. The LR range
+# holds every task's cosine down to its last decision (Adam's 1e-3 / 16 x 0.006 is 4e-7).
+TINYMIX = LRTuningConfig(
+    task_distribution="tinymix",
+    dataset="synthetic",
+    device="cpu",
+    synthetic_train_size=4000,  # 3000 training images after the split
+    synthetic_test_size=1000,
+    val_size=1000,
+    val_subset_size=500,
+    eval_batch_size=500,
+    epochs=2.0,  # every task makes 20 decisions
+    steps_per_epoch=10,
+    feature_layers=(0, -1),
+    lr_min=1e-7,
+    lr_max=2.0,
+)
+MIX = LRTuningConfig(
+    task_distribution="mix",
+    epochs=5.0,  # every task makes 40 decisions
+    steps_per_epoch=8,
+    feature_layers=(0, -1),
+    lr_min=1e-7,
+    lr_max=2.0,
+)
+
 PRESETS: dict[str, LRTuningConfig] = {
     "LRTuning-v0": TASK,
     "LRTuning-Paper-v0": PAPER,
     "LRTuning-Tiny-v0": TINY,
+    "LRTuning-TinyMix-v0": TINYMIX,
+    "LRTuning-Mix-v0": MIX,
 }

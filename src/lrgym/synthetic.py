@@ -18,7 +18,7 @@ PATTERN_GRID = 4  # patterns are random fields on this grid, upsampled: smooth a
 PATTERNS_PER_CLASS = 6  # non-zero mixture weights of each class
 WEIGHT_JITTER = 0.3  # per-image std of every mixture weight (classes overlap through it)
 MAX_SHIFT = 2  # pixels of random translation
-PIXEL_NOISE = 0.25  # std of additive noise (patterns have unit std)
+# The std of the additive pixel noise (patterns have unit std) is the config's `synthetic_noise`.
 
 
 def _pattern_bank(channels: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -40,6 +40,7 @@ def _images(
     bank: torch.Tensor,
     mixtures: torch.Tensor,
     generator: torch.Generator,
+    noise: float,
 ) -> torch.Tensor:
     n = labels.numel()
     weights = mixtures[labels] + WEIGHT_JITTER * torch.randn(n, PATTERNS, generator=generator)
@@ -49,7 +50,7 @@ def _images(
         [torch.roll(img, (int(dy), int(dx)), dims=(1, 2)) for img, (dy, dx) in zip(x, shifts, strict=True)]
     )
     contrast = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
-    return contrast * x + PIXEL_NOISE * torch.randn(x.shape, generator=generator)
+    return contrast * x + noise * torch.randn(x.shape, generator=generator)
 
 
 def _quantise(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -58,15 +59,24 @@ def _quantise(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def generate(
-    seed: int, train_size: int, test_size: int, image_size: int, channels: int, classes: int
+    seed: int,
+    train_size: int,
+    test_size: int,
+    image_size: int,
+    channels: int,
+    classes: int,
+    noise: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train images, train labels, test images, test labels); images uint8 NCHW, labels int64."""
+    """(train images, train labels, test images, test labels); images uint8 NCHW, labels int64.
+
+    `noise` is the std of the additive pixel noise, relative to the patterns' unit std.
+    """
     generator = torch.Generator().manual_seed(seed)
     bank = _pattern_bank(channels, image_size, generator)
     mixtures = _class_mixtures(classes, generator)
     train_labels = torch.randint(0, classes, (train_size,), generator=generator)
     test_labels = torch.randint(0, classes, (test_size,), generator=generator)
-    train = _images(train_labels, bank, mixtures, generator)
-    test = _images(test_labels, bank, mixtures, generator)
+    train = _images(train_labels, bank, mixtures, generator, noise)
+    test = _images(test_labels, bank, mixtures, generator, noise)
     scale = float(train.std())  # one scale for both splits, as a camera would have
     return _quantise(train, scale), train_labels, _quantise(test, scale), test_labels

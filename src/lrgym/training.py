@@ -19,6 +19,7 @@ from lrgym.batches import BatchSampler, augment, device_split, normalise
 from lrgym.config import LRTuningConfig
 from lrgym.devices import resolve_device
 from lrgym.models import SeededDropout, build_model
+from lrgym.optimizers import evaluation_weights, make_optimizer, recalibrate_batchnorm
 
 EVAL_SPLITS = ("subset", "val", "test")
 
@@ -67,7 +68,7 @@ class Trainer:
             if isinstance(module, SeededDropout):
                 module.generator = self._augment_gen
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(cfg, self.params)
         self._forward = torch.compile(self.model) if cfg.compile else self.model
         self._sampler = BatchSampler(
             len(self.data.train_images),
@@ -82,23 +83,6 @@ class Trainer:
         self.batches_done = 0
         self.initial_loss: float | None = None  # loss of the run's first mini-batch
         self._on_cuda = self.device.type == "cuda"
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.cfg
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(
-                self.params,
-                lr=cfg.initial_lr,
-                betas=(cfg.momentum, 0.999),
-                weight_decay=cfg.weight_decay,
-            )
-        return torch.optim.SGD(
-            self.params,
-            lr=cfg.initial_lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
-        )
 
     @contextlib.contextmanager
     def _device_context(self) -> Iterator[None]:
@@ -186,10 +170,28 @@ class Trainer:
             return self.data.test_images, self.data.test_labels
         raise ValueError(f"which={which!r} is invalid: allowed values are {EVAL_SPLITS}")
 
-    @torch.inference_mode()
     def evaluate(self, which: str = "subset") -> EvalStats:
-        """Loss and accuracy on the fixed validation subset, the full validation split or the test set."""
+        """Loss and accuracy on the fixed validation subset, the full validation split or the test set.
+
+        Evaluated at the weights the optimiser wants evaluated: for Schedule-Free its averaged
+        point, with BatchNorm statistics re-estimated there (see `lrgym.optimizers`).
+        """
         images, labels = self._split(which)
+        with evaluation_weights(self.cfg, self.optimizer, self._recalibrate_batchnorm):
+            return self._evaluate(images, labels)
+
+    def _recalibrate_batchnorm(self) -> None:
+        """BatchNorm statistics from the first `schedulefree_bn_images` training images (a fixed
+        set, not augmented, in training-sized batches; no generator is drawn from)."""
+        cfg, images = self.cfg, self.data.train_images
+        batch = cfg.batch_size
+        count = max(1, min(cfg.schedulefree_bn_images, len(images)) // batch)
+        batches = (normalise(images[i * batch : (i + 1) * batch], self.data) for i in range(count))
+        with self._device_context():
+            recalibrate_batchnorm(self.model, batches)
+
+    @torch.inference_mode()
+    def _evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> EvalStats:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)
@@ -215,6 +217,11 @@ class Trainer:
         continues bit-identically on the CPU (a checkpoint that Population Based Training copies
         from one member to another must not depend on the member's own seed). Tensors are
         copied: training on afterwards does not change the returned dict.
+
+        A Schedule-Free run is saved in its training mode: the weights are the interpolated point
+        y, and the optimiser state holds z and the mode flag, from which its `eval()` computes the
+        averaged point x. (The package saves in eval mode so that a checkpoint's weights are the
+        ones to deploy; this checkpoint continues a run, and saving it changes nothing in the run.)
         """
 
         return {
