@@ -66,6 +66,8 @@ class Variant:
 
 
 ABSOLUTE = {"action_mode": "absolute"}
+RELATIVE = {"action_mode": "schedule_relative_discrete"}  # cosine from initial_lr x (0.25, 0.5, 1, 2, 4)
+RELATIVE_BOX = {"action_mode": "schedule_relative"}  # cosine from initial_lr x 4^a, a in [-1, 1]
 VARIANTS: dict[str, Variant] = {
     # the floor and the references (peaks chosen on validation in the `tiny` suite)
     "random": Variant("random", "uniformly random multipliers", kind="random"),
@@ -79,6 +81,15 @@ VARIANTS: dict[str, Variant] = {
     ),
     "step-0.2": Variant(
         "step", "tuned step (tiny suite)", kind="schedule", env_kwargs=ABSOLUTE, agent_kwargs={"peak_lr": 0.2}
+    ),
+    "random-relative": Variant(
+        "random", "uniformly random factors on cosine", kind="random", env_kwargs=RELATIVE
+    ),
+    "cosine-0.1": Variant(
+        "cosine",
+        "cosine at the initial LR: the schedule-relative reference",
+        kind="schedule",
+        env_kwargs=ABSOLUTE,
     ),
     "constant-0.2": Variant(
         "constant",
@@ -97,6 +108,10 @@ VARIANTS: dict[str, Variant] = {
     "dqn-terminal": Variant(
         "dqn", "terminal reward, gamma 1", env_kwargs={"reward": "terminal_acc"}, agent_kwargs={"gamma": 1.0}
     ),
+    "dqn-relative": Variant("dqn", "schedule-relative factors (0.25-4) on cosine", env_kwargs=RELATIVE),
+    "dqn-relative-gamma1": Variant(
+        "dqn", "schedule-relative factors, gamma 1", env_kwargs=RELATIVE, agent_kwargs={"gamma": 1.0}
+    ),
     "dqn-small-obs": Variant(
         "dqn",
         "gamma 1, weight statistics of the last layer only (20 inputs, not 150)",
@@ -113,6 +128,12 @@ VARIANTS: dict[str, Variant] = {
     "sb3-dqn": Variant("sb3-dqn", "SB3 DQN, package defaults"),
     "sb3-ppo": Variant("sb3-ppo", "SB3 PPO, package defaults (discrete multipliers)"),
     "sb3-ppo-absolute": Variant("sb3-ppo", "SB3 PPO on absolute LRs", env_kwargs=ABSOLUTE),
+    "sb3-ppo-relative": Variant(
+        "sb3-ppo", "SB3 PPO, schedule-relative (continuous)", env_kwargs=RELATIVE_BOX
+    ),
+    "sb3-sac-relative": Variant(
+        "sb3-sac", "SB3 SAC, schedule-relative (continuous)", env_kwargs=RELATIVE_BOX
+    ),
     "sb3-sac-absolute": Variant("sb3-sac", "SB3 SAC on absolute LRs", env_kwargs=ABSOLUTE),
 }
 
