@@ -284,7 +284,7 @@ class DQNAgent(Agent):
 
     Args:
         env: a Gymnasium env or vector env with a (flattenable) `Box` observation space and a
-            `Discrete` action space (lrgym action modes "discrete" and "paper").
+            `Discrete` action space (lrgym action modes "discrete", "paper", "schedule_relative_discrete").
         seed: seeds the agent's generators and the env's first reset.
         name: the agent's registry name ("dqn" or "dqn-paper" by default, from `preset`).
         preset: "default" (sized for LRTuning-v0) or "paper" (the original code's agent).
@@ -292,7 +292,7 @@ class DQNAgent(Agent):
     """
 
     name = "dqn"
-    action_modes = ("discrete", "paper")
+    action_modes = ("discrete", "paper", "schedule_relative_discrete")
 
     def __init__(
         self,

@@ -135,12 +135,14 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "qrdqn": QRDQN, "ppo": PPO, "a2c": A2C, "sac": SAC}
 
 # The env action modes each algorithm can drive (see lrgym.actions).
+DISCRETE_MODES = ("discrete", "paper", "schedule_relative_discrete")
+BOX_MODES = ("continuous", "absolute", "schedule_relative")
 ACTION_MODES: dict[str, tuple[str, ...]] = {
-    "dqn": ("discrete", "paper"),
-    "qrdqn": ("discrete", "paper"),
-    "ppo": ("discrete", "paper", "continuous", "absolute"),
-    "a2c": ("discrete", "paper"),
-    "sac": ("continuous", "absolute"),
+    "dqn": DISCRETE_MODES,
+    "qrdqn": DISCRETE_MODES,
+    "ppo": DISCRETE_MODES + BOX_MODES,
+    "a2c": DISCRETE_MODES,
+    "sac": BOX_MODES,
 }
 
 MODEL_FILE = "model.zip"
