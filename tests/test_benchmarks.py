@@ -1,5 +1,6 @@
 """The agent-comparison benchmark: runner, resumption, provenance, damaged records, tuning and the
-reference schedule without the test set, rliable's statistics (two-level for learners)."""
+reference schedule without the test set, rliable's statistics (two-level for learners), scoring
+someone else's agent (`lrgym score`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 import importlib
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 import scipy.stats
 from rliable import library
 
-from benchmarks import _record, jobs, runner, stats, suites
+from benchmarks import _record, contract, jobs, runner, score, stats, suites
 
 EPISODE_KEYS = {
     "seed",
@@ -574,3 +576,176 @@ def test_bad_command_lines_name_the_problem(script, argv, message, capsys):
         module.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# --- scoring someone else's agent (lrgym score) -----------------------------------------------------
+class ConstantLRPolicy:
+    """An agent that is not lrgym's: it explores at random while learning, then keeps the LR."""
+
+    def __init__(self, env: Any, seed: int) -> None:
+        self.env, self.rng, self.steps = env, np.random.default_rng(seed), 0
+
+    def learn(self, total_steps: int, callback: Any = None) -> ConstantLRPolicy:
+        obs, _ = self.env.reset(seed=int(self.rng.integers(1 << 30)))
+        for _ in range(total_steps):
+            obs, _, terminated, truncated, _ = self.env.step(int(self.rng.integers(self.env.action_space.n)))
+            self.steps += 1
+            if terminated or truncated:
+                obs, _ = self.env.reset()
+        return self
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> int:
+        return 2  # x1.0 of the five multipliers: keep the learning rate
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"action": 2}
+
+
+def make_agent(env: Any, seed: int) -> ConstantLRPolicy:
+    return ConstantLRPolicy(env, seed)
+
+
+def make_greedy_agent(env: Any, seed: int) -> ConstantLRPolicy:
+    """Takes one step more than its budget."""
+    agent = ConstantLRPolicy(env, seed)
+    learn = agent.learn
+    agent.learn = lambda total_steps, callback=None: learn(total_steps + 1)
+    return agent
+
+
+def make_actless_agent(env: Any, seed: int) -> object:
+    class Learner:
+        def learn(self, total_steps: int, callback: Any = None) -> None:
+            pass
+
+    return Learner()
+
+
+FACTORY = f"{__name__}:make_agent"
+
+
+def test_lrgym_score_trains_and_evaluates_an_agent_beside_the_recorded_baselines(toy_run, tmp_path, capsys):
+    from lrgym_agents import cli
+
+    suite, out, _, _ = toy_run
+    scored = tmp_path / "scored"
+    argv = ["score", "--suite", "tiny", "--toy", "--agent", FACTORY, "--name", "mine"]
+    cli.main([*argv, "--baselines", str(out), "--out", str(scored)])
+    printed = capsys.readouterr().out
+    (seed,) = suite.train_seeds
+    record = _read(scored / "runs" / f"train_evaluate-mine-s{seed}.json")
+
+    # The suite's protocol: its budget, training seed, held-out evaluation seeds, env config, records.
+    assert record["training"]["steps_done"] == suite.train_steps
+    assert len(record["training"]["episodes"]) == suite.train_steps // suite.config().num_steps
+    assert [e["seed"] for e in record["episodes"]] == list(suite.eval_seeds)
+    assert all(EPISODE_KEYS <= set(e) and set(e["lr"]) == {e["lr"][0]} for e in record["episodes"])
+    configs = json.loads(json.dumps(suite.job_configs()))
+    assert record["inputs"]["env_configs"] == {"learn": configs["learn"], "evaluate": configs["evaluate"]}
+    assert record["inputs"]["hyperparameters"] == {"action": 2}
+    assert record["inputs"]["agent_source"]["module_sha256"]
+    assert record["fingerprint"] == suite.fingerprint() and _record.read_record(
+        scored / "runs" / f"train_evaluate-mine-s{seed}.json"
+    )
+    runner_keys = set(_read(out / "runs" / f"eval-dqn-s{seed}.json")) | set(
+        _read(out / "runs" / f"train-dqn-s{seed}.json")
+    )
+    assert {"inputs", "checksum", "training", "episodes"} <= set(record) <= runner_keys  # the runner's format
+
+    # Its row beside the baselines, with the same statistics and the normalised score.
+    summary = json.loads((scored / score.SCORE_JSON).read_text())
+    assert list(summary["agents"]) == [*suite.learning_agents, "mine", *suite.schedules, "random"]
+    mine, best = summary["agents"]["mine"], summary["best_schedule"]
+    assert (
+        mine["kind"] == "learning" and mine["bootstrap_levels"] == 2 and mine["runs"] == len(suite.eval_seeds)
+    )
+    assert (
+        mine["p_improvement_over_best_schedule"] is not None and mine["normalised_score"]["iqm"] is not None
+    )
+    assert summary["agents"]["random"]["normalised_score"]["iqm"]["point"] == pytest.approx(0.0)
+    assert summary["agents"][best]["normalised_score"]["iqm"]["point"] == pytest.approx(1.0)
+    assert summary["scored_agent"]["baselines_problem"] is None
+    assert "| mine | learning |" in printed and f"| {best} (peak" in printed and "not re-run" in printed
+
+    # Again: refused onto the same directory; with --resume nothing is retrained; without usable
+    # baselines it says so and how to record them.
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--baselines", str(out), "--out", str(scored)])
+    assert "--resume" in capsys.readouterr().err
+    before = (scored / "runs" / f"train_evaluate-mine-s{seed}.json").read_bytes()
+    result = score.score(
+        "tiny",
+        FACTORY,
+        toy=True,
+        name="mine",
+        out_dir=scored,
+        baselines_dir=tmp_path / "none",
+        resume_run=True,
+        log=lambda line: None,
+    )
+    assert (scored / "runs" / f"train_evaluate-mine-s{seed}.json").read_bytes() == before
+    assert result.report.done == [] and list(result.summary["agents"]) == ["mine"]
+    assert (
+        "no recorded baselines" in result.baselines_problem
+        and "python -m benchmarks.runner --suite tiny --toy" in result.table
+    )
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("no_colon_here", "expected MODULE:FUNCTION"),
+        ("no_such_module_anywhere:make_agent", "cannot import module 'no_such_module_anywhere'"),
+        (f"{__name__}:no_such_factory", "has no attribute 'no_such_factory'"),
+        (f"{__name__}:FACTORY", "is a str, not a callable"),
+        (f"{__name__}:make_actless_agent", "without act(obs, deterministic=True)"),
+    ],
+)
+def test_a_factory_that_cannot_make_an_agent_is_named_with_what_is_missing(
+    factory, message, tmp_path, capsys
+):
+    assert score.main(["--suite", "tiny", "--toy", "--agent", factory, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any job
+
+
+def test_an_agent_over_its_budget_fails_its_job(tmp_path):
+    suite = dataclasses.replace(suites.toy(suites.TINY_SUITE), train_steps=3)
+    job = runner.make_job(
+        suite,
+        tmp_path,
+        "train_evaluate-greedy-s0",
+        "train_evaluate",
+        "greedy",
+        factory=f"{__name__}:make_greedy_agent",
+        train_seed=0,
+    )
+    result = jobs.run_job(job)
+    assert result["status"] == "failed" and "more than 3 environment steps" in result["error"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_lrgym_score_outside_a_checkout_says_so(monkeypatch):
+    from lrgym_agents import cli
+
+    monkeypatch.setattr(cli, "checkout_root", lambda: None)
+    monkeypatch.setitem(sys.modules, "benchmarks", None)  # as if benchmarks/ were not importable
+    monkeypatch.setitem(sys.modules, "benchmarks.score", None)
+    with pytest.raises(SystemExit, match="needs a checkout of the lrgym repository(.|\n)*pip install -e"):
+        cli.main(["score", "--suite", "tiny", "--agent", FACTORY])
+
+
+def test_the_readme_example_agent_is_the_example_file_and_fulfils_the_contract():
+    root = Path(__file__).resolve().parent.parent
+    example = (root / "examples" / "plain_policy_agent.py").read_text()
+    code = example.split('"""', 2)[2].strip()
+    assert code in (root / "README.md").read_text()  # the README shows the file, whole
+    assert 20 <= len([line for line in code.splitlines() if line.strip()]) <= 32
+    spec = "examples.plain_policy_agent:make_agent"
+    suite = suites.toy(suites.TINY_SUITE)
+    env = contract.BudgetedEnv(jobs.make_env(suite, "learn"), budget=suite.config().num_steps + 2)
+    agent = contract.build(spec, env, seed=0)
+    agent.learn(suite.config().num_steps + 2)  # an episode and a bit, then exactly the budget
+    assert env.steps == suite.config().num_steps + 2 and len(env.episodes) == 1
+    obs, _ = jobs.make_env(suite, "evaluate").reset(seed=1000)
+    assert env.action_space.contains(agent.act(obs))
