@@ -39,7 +39,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import os
 import random
 import sys
 import tempfile
@@ -51,11 +50,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from benchmarks import stats
-from benchmarks._record import git_commit, machine
+from benchmarks import resume, stats
+from benchmarks._record import JobClock, code_state, job_record, read_record, write_record
+from benchmarks.jobs import inputs_fingerprint, job_inputs, make_env
 from benchmarks.ray_executor import RayExecutor
-from benchmarks.runner import write_json_atomic
-from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
+from benchmarks.suites import JOB_ENV_OVERRIDES, RUNS_DIR, Suite, default_results_dir, get_suite
 from lrgym.actions import absolute_action, absolute_lr
 from lrgym.config import LRTuningConfig
 from lrgym.integrations.optional import require
@@ -389,33 +388,30 @@ def evaluate_schedule(
     one torch thread as the runner's jobs run (comparable wall times)."""
     import torch
 
-    import lrgym  # noqa: F401 - registers the LRTuning environments
     from lrgym_agents.evaluation import evaluate
 
     torch.set_num_threads(1)
 
-    env = gym.make(suite.env_id, **{**suite.env_kwargs, "action_mode": "absolute"})
+    env = make_env(suite, "schedule")
     agent = schedule_agent(env, lrs)
     results = evaluate(agent, env, list(seeds))
     return env.unwrapped.config.to_dict(), [r.to_dict() for r in results]
 
 
 def _record(
-    suite: Suite, job: dict[str, Any], start: float, cpu_start: float, load: float, **body: Any
+    suite: Suite,
+    job: dict[str, Any],
+    clock: JobClock,
+    state: dict[str, Any],
+    role: str,
+    resolved: dict[str, Any],
+    **body: Any,
 ) -> dict:
-    """A run file as the runner writes one (benchmarks/runner.py `run_job`)."""
-    return {
-        "job": job,
-        "suite": suite.to_dict(),
-        "fingerprint": suite.fingerprint(),
-        "utc_time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "machine": machine(),
-        "wall_s": time.perf_counter() - start,
-        "cpu_s": time.process_time() - cpu_start,
-        "load_avg_1min": [load, os.getloadavg()[0]],
-        **body,
-    }
+    """A run file as every job writes one (`_record.job_record`), with the job's inputs (the env
+    config of `role` and the `resolved` settings)."""
+    inputs = job_inputs(job, suite, {role: suite.config(**JOB_ENV_OVERRIDES[role]).to_dict()}, resolved)
+    body = {"inputs": inputs, "job_fingerprint": inputs_fingerprint(inputs), **body}
+    return job_record(job, suite.to_dict(), suite.fingerprint(), clock, body, state=state)
 
 
 def run_seed(
@@ -425,51 +421,63 @@ def run_seed(
     settings: PBTSettings,
     storage: str | Path | None,
     log: Any = print,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """PBT on one training seed, then its schedule on the evaluation seeds; resumable per file."""
+    state = code_state() if state is None else state
     runs = Path(results_dir) / RUNS_DIR
     search_path, eval_path = runs / f"{AGENT}-s{seed}.json", runs / f"eval-{AGENT}-s{seed}.json"
     if eval_path.is_file():
         log(f"  {eval_path.name} exists: skipped")
-        return json.loads(eval_path.read_text())
+        return read_record(eval_path)
     base = {"agent": AGENT, "train_seed": seed, "command": list(sys.argv)}
+    settings_dict = json.loads(json.dumps(dataclasses.asdict(settings)))
     if search_path.is_file():
-        found = json.loads(search_path.read_text())
-        if found["pbt"]["settings"] != json.loads(json.dumps(dataclasses.asdict(settings))):
+        found = read_record(search_path)
+        if found["pbt"]["settings"] != settings_dict:
             raise SystemExit(
                 f"{search_path} was searched with other PBT settings; move it away to search again"
             )
         searched = found["pbt"]
     else:
-        start, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+        clock = JobClock()
         searched = search(suite, seed, settings, storage)
         job = {"id": search_path.stem, "kind": "pbt", **base}
         # The search's wall time is the job's; the members' CPU time is in pbt.compute.
-        write_json_atomic(
-            search_path,
-            _record(suite, job, start, cpu, load, env_config=suite.config().to_dict(), pbt=searched),
+        record = _record(
+            suite,
+            job,
+            clock,
+            state,
+            "evaluate",
+            settings_dict,
+            env_config=suite.config().to_dict(),
+            pbt=searched,
         )
+        write_record(search_path, record)
         log(
             f"  PBT on training seed {seed}: {len(searched['exploits'])} exploits in "
             f"{searched['compute']['search_wall_s']:.0f} s; winner full-val acc "
             f"{searched['winner']['final_full_val_acc']:.3f}"
         )
-    start, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+    clock = JobClock()
     env_cfg, episodes = evaluate_schedule(suite, searched["schedule"], suite.eval_seeds)
     job = {"id": eval_path.stem, "kind": "evaluate", **base}
+    hyperparameters = {"lrs": searched["schedule"], **searched["settings"]}
     record = _record(
         suite,
         job,
-        start,
-        cpu,
-        load,
+        clock,
+        state,
+        "schedule",
+        hyperparameters,
         env_config=env_cfg,
         learns=False,
-        hyperparameters={"lrs": searched["schedule"], **searched["settings"]},
+        hyperparameters=hyperparameters,
         pbt={k: searched[k] for k in ("winner", "compute", "decisions_per_interval", "lr_space")},
         episodes=episodes,
     )
-    write_json_atomic(eval_path, record)
+    write_record(eval_path, record)
     log(f"  {eval_path.name}: mean test acc {np.mean([e['test_acc'] for e in episodes]):.3f}")
     return record
 
@@ -481,15 +489,23 @@ def run(
     storage: str | Path | None = None,
     executor: RayExecutor | None = None,
     log: Any = print,
+    allow_mixed: bool = False,
 ) -> dict[str, Any]:
-    """PBT on every training seed of `suite`, then the suite's summary (with PBT); returns it."""
+    """PBT on every training seed of `suite`, then the suite's summary (with PBT); returns it.
+
+    Its records join the suite's results directory under the runner's rules
+    (`benchmarks/resume.py`): intact, of the same configuration, and of the same code state
+    unless `allow_mixed`.
+    """
+    state = code_state()
+    resume.check_records(results_dir, suite, state, allow_mixed)
     executor = executor or RayExecutor(init_kwargs={"include_dashboard": False})
     runs = Path(results_dir) / RUNS_DIR
     try:
         for seed in suite.train_seeds:
             if not (runs / f"{AGENT}-s{seed}.json").is_file():
                 executor.connect()  # Ray only where a search is still to run
-            run_seed(suite, results_dir, seed, settings, storage, log)
+            run_seed(suite, results_dir, seed, settings, storage, log, state)
     finally:
         executor.close()
     return stats.summarize(results_dir, suite)  # the suite's summary, PBT listed beside the agents
@@ -508,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
         "--gpus-per-member", type=float, default=0.0, help="GPUs per member (0.25: 4 per GPU)"
     )
     parser.add_argument("--results-dir", type=Path, help="default benchmarks/results/<suite>[/toy]")
+    parser.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="add to records written by another commit or diff (the summary then says the results are mixed)",
+    )
     parser.add_argument(
         "--storage",
         help="where Ray Tune keeps the members' checkpoints: a path (on a cluster, one every node "
@@ -535,7 +556,11 @@ def main(argv: list[str] | None = None) -> int:
         init_kwargs={"include_dashboard": False},
     )
     start = time.perf_counter()
-    summary = run(suite, results_dir, settings, args.storage, executor)
+    try:
+        summary = run(suite, results_dir, settings, args.storage, executor, allow_mixed=args.allow_mixed)
+    except resume.ResumeError as exc:
+        print(f"benchmarks.pbt: {exc}", file=sys.stderr)
+        return 2
     print(stats.markdown_table(summary))
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0

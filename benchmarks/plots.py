@@ -5,7 +5,8 @@
 - `val_acc.png`: validation-subset accuracy over the training budget (epochs), median and band;
 - `interval_estimates.png`: IQM and mean of final test accuracy with 95% bootstrap CIs;
 - `performance_profile.png`: the fraction of runs above each test-accuracy threshold, drawn
-  with rliable's `plot_performance_profiles`;
+  with rliable's `plot_performance_profiles` (bands from rliable's bootstrap, in two levels for
+  learning agents, as in stats.py);
 - `training.png`: what the learning agents saw while learning (final accuracy of each learning
   episode), or for the alternating protocol the test accuracy after each learning episode.
 
@@ -162,12 +163,12 @@ def _summary_label(name: str, a: dict[str, Any]) -> str:
 
 
 def plot_performance_profile(runs: dict[str, AgentRuns], path: Path, title: str, seed: int) -> Path:
-    scores = {_label(r): 100 * r.scores().reshape(-1, 1) for r in runs.values()}
-    everything = np.concatenate([s.ravel() for s in scores.values()])
+    scores = {_label(r): (r.matrix(100 * r.scores()), r.two_level) for r in runs.values()}
+    everything = np.concatenate([x.ravel() for x, _ in scores.values()])
     taus = np.linspace(np.floor(everything.min()) - 1, np.ceil(everything.max()) + 1, PROFILE_POINTS)
     profiles, cis = {}, {}
-    for label, x in scores.items():
-        profiles[label], cis[label] = performance_profile(x, taus, PROFILE_REPS, seed)
+    for label, (x, two_level) in scores.items():  # learning agents: bands from the two-level bootstrap
+        profiles[label], cis[label] = performance_profile(x, taus, PROFILE_REPS, seed, two_level=two_level)
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = {_label(r): c for r, c in zip(runs.values(), _colors(list(runs)).values(), strict=True)}
     plot_utils.plot_performance_profiles(
@@ -194,7 +195,9 @@ def plot_training(
 ) -> Path | None:
     """Learning episodes' final accuracy (standard protocol) or test accuracy after each learning
     episode beside the schedules on the same seeds (alternating protocol)."""
-    records = [r for r in load_records(results_dir) if r["job"]["kind"] in ("train", "alternate")]
+    records = [
+        r for r in load_records(results_dir) if r["job"]["kind"] in ("train", "alternate", "train_evaluate")
+    ]
     if not records:
         return None
     colors = _colors(list(runs))

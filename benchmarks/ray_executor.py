@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._record import reseal_moved
 from benchmarks.suites import MODELS_DIR, RUNS_DIR
 from lrgym.integrations.optional import require
 
@@ -183,13 +184,18 @@ class RayExecutor:
                 job = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except Exception:  # the task died (worker or node lost) after Ray's retries
+                except Exception as exc:  # the task died (worker or node lost) after Ray's retries
                     yield {
                         "id": job["id"],
                         "status": "failed",
                         "path": str(Path(job.get("results_dir", ".")) / RUNS_DIR / f"{job['id']}.json"),
                         "wall_s": 0.0,
-                        "error": traceback.format_exc(),
+                        "error": (
+                            f"the Ray task of job {job['id']} failed after Ray's retries "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                            "its file was not written: run the same command again to retry it.\n"
+                            + traceback.format_exc()
+                        ),
                     }
                     continue
                 if "files" in result:
@@ -246,7 +252,9 @@ def _land(job: Job, result: dict[str, Any]) -> None:
     runs_first = sorted(files, key=lambda rel: Path(rel).parts[0] == RUNS_DIR)  # run files last
     for rel in runs_first:
         data = files[rel]
-        if rel.endswith(".json"):
+        if Path(rel).parts[0] == RUNS_DIR and rel.endswith(".json"):
+            data = reseal_moved(data, scratch, str(root))  # its checksum covers the paths it names
+        elif rel.endswith(".json"):
             data = data.replace(scratch.encode(), str(root).encode())
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)

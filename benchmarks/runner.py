@@ -1,7 +1,8 @@
 """Compare agents on a benchmark suite: train, tune, evaluate, then summarise and plot.
 
-A suite (`benchmarks/suites.py`) becomes independent jobs, each a dict that the pure top-level
-function `run_job` runs and records as one JSON file under `<results>/runs/`:
+A suite (`benchmarks/suites.py`) becomes independent jobs (`benchmarks/jobs.py`), each a dict
+that the pure top-level function `run_job` runs and records as one JSON file under
+`<results>/runs/`:
 
 - `train`     one learning agent on one training seed for the suite's budget -> a saved model;
 - `evaluate`  a trained agent's greedy policy on every evaluation seed;
@@ -15,12 +16,17 @@ function `run_job` runs and records as one JSON file under `<results>/runs/`:
 Jobs run in two stages, so that dependencies hold whatever the executor: stage 1 holds the
 training, tuning and random-agent jobs, stage 2 the evaluations that need a trained model or a
 chosen peak. A job whose file exists is skipped, so an interrupted suite resumes where it
-stopped. Every file records the suite config, its fingerprint, the resolved env config, the git
-commit, the machine, the command and the per-seed metrics (`EpisodeResult.to_dict()`).
+stopped, but only after `benchmarks/resume.py` has checked that every file is intact, written for
+the suite as it resolves now (its fingerprint, and each job's resolved env configs and
+hyperparameters) and by the same code state (commit and diff hash); records of another code
+state are added to only with `--allow-mixed`, and the summary then says so. Every file records
+the suite config, its fingerprint, the job's inputs, the git commit and diff hash, the machine,
+the command, the per-seed metrics (`EpisodeResult.to_dict()`) and a checksum (`_record.py`).
 
 Executors share one small interface (`Executor.map`): `SerialExecutor` runs jobs in this
-process, `ProcessExecutor` in a pool of spawned processes (`--workers N`). Any other executor
-(a Ray cluster, say) only has to map `run_job` over job dicts and yield the results.
+process, `ProcessExecutor` (`benchmarks/workers.py`) in spawned worker processes (`--workers N`)
+that exit when the runner dies and are stopped on Ctrl-C or SIGTERM. Any other executor (a Ray
+cluster, say) only has to map `run_job` over job dicts and yield the results.
 
 Usage (from the repository root):
     python -m benchmarks.runner --suite tiny --workers 2
@@ -34,37 +40,44 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
-import multiprocessing
-import os
-import subprocess
+import signal
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from benchmarks._record import REPO_ROOT, git_commit, machine
-from benchmarks.suites import (
-    MODELS_DIR,
-    RUNS_DIR,
-    Suite,
-    default_results_dir,
-    get_suite,
-    suite_from_dict,
-)
-from lrgym_agents.rollout import StepRecord
+from benchmarks import resume
+from benchmarks._record import code_state, read_record, state_label, write_json_atomic
+from benchmarks.jobs import RANDOM_AGENT_SEED, run_job
+from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
+from benchmarks.workers import ProcessExecutor
+
+__all__ = [
+    "Executor",
+    "ProcessExecutor",
+    "RunReport",
+    "SerialExecutor",
+    "choose_peak",
+    "execute",
+    "make_job",
+    "run_job",
+    "run_suite",
+    "stage1_jobs",
+    "stage2_jobs",
+    "tune_id",
+    "tuning_scores",
+    "write_json_atomic",
+]
 
 Job = dict[str, Any]
 JobFn = Callable[[Job], dict[str, Any]]
 
-RANDOM_AGENT_SEED = 0  # seeds the random agent's own action generator
 INVOCATIONS_FILE = "invocations.jsonl"  # one line per runner invocation: command, wall time, counts
 
 
@@ -87,56 +100,8 @@ class SerialExecutor:
             yield fn(job)
 
 
-def _init_worker() -> None:
-    """One intra-op torch thread per worker: more oversubscribes the cores of a small machine."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
-class ProcessExecutor:
-    """Runs jobs in `workers` spawned processes (spawn: no forked torch state), one torch thread
-    each. Processes live for one `map` call, so each loads its dataset once per stage."""
-
-    def __init__(self, workers: int) -> None:
-        if workers < 1:
-            raise ValueError(f"workers={workers} must be >= 1")
-        self.workers = workers
-
-    def map(self, fn: JobFn, jobs: Sequence[Job]) -> Iterator[dict[str, Any]]:
-        if not jobs:
-            return
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(fn, job) for job in jobs]  # submitted in order: long jobs first
-            for future in as_completed(futures):
-                yield future.result()
-
-
-def make_executor(workers: int) -> Executor:
-    return SerialExecutor() if workers <= 1 else ProcessExecutor(workers)
-
-
-# --- files ------------------------------------------------------------------------------------
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Writes `data` so that `path` either does not exist or holds the whole file (a job is done
-    exactly when its file exists, also if the process is killed mid-write)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def check_fingerprint(results_dir: Path, suite: Suite) -> None:
-    """Refuses to resume on files written for a different suite configuration."""
-    for path in sorted((Path(results_dir) / RUNS_DIR).glob("*.json")):
-        found = json.loads(path.read_text()).get("fingerprint")
-        if found != suite.fingerprint():
-            raise SystemExit(
-                f"{path} was written for another configuration of suite {suite.name!r} (fingerprint {found}, "
-                f"now {suite.fingerprint()}); move {results_dir} away or pass --results-dir to start afresh"
-            )
+def make_executor(workers: int, log: Callable[[str], None] | None = None) -> Executor:
+    return SerialExecutor() if workers <= 1 else ProcessExecutor(workers, log=log)
 
 
 # --- tuning -----------------------------------------------------------------------------------
@@ -150,7 +115,7 @@ def tuning_scores(results_dir: Path, schedule: str, peaks: Sequence[float], seed
             path = Path(results_dir) / RUNS_DIR / f"{tune_id(schedule, peak, seed)}.json"
             if not path.is_file():
                 return None
-            (episode,) = json.loads(path.read_text())["episodes"]
+            (episode,) = read_record(path)["episodes"]
             table[peak].append(float(episode["full_val_acc"]))
     return table
 
@@ -169,7 +134,15 @@ def tune_id(schedule: str, peak: float, seed: int) -> str:
     return f"tune-{schedule}-p{peak:g}-s{seed}"
 
 
-def _job(suite: Suite, results_dir: Path, job_id: str, kind: str, agent: str, **extra: Any) -> Job:
+def make_job(
+    suite: Suite,
+    results_dir: Path,
+    job_id: str,
+    kind: str,
+    agent: str,
+    state: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> Job:
     return {
         "id": job_id,
         "kind": kind,
@@ -177,11 +150,12 @@ def _job(suite: Suite, results_dir: Path, job_id: str, kind: str, agent: str, **
         "suite": suite.to_dict(),
         "results_dir": str(results_dir),
         "command": list(sys.argv),
+        "code_state": dict(state) if state is not None else None,
         **extra,
     }
 
 
-def stage1_jobs(suite: Suite, results_dir: Path) -> list[Job]:
+def stage1_jobs(suite: Suite, results_dir: Path, state: Mapping[str, Any] | None = None) -> list[Job]:
     """Jobs that depend on nothing: training (or the alternating protocol), tuning, random.
 
     Longest first, so that a pool finishes them together rather than waiting on a late start.
@@ -190,29 +164,28 @@ def stage1_jobs(suite: Suite, results_dir: Path) -> list[Job]:
     kind = "alternate" if suite.protocol == "alternate" else "train"
     for agent in suite.learning_agents:
         for seed in suite.train_seeds:
-            jobs.append(_job(suite, results_dir, f"{kind}-{agent}-s{seed}", kind, agent, train_seed=seed))
+            jobs.append(
+                make_job(suite, results_dir, f"{kind}-{agent}-s{seed}", kind, agent, state, train_seed=seed)
+            )
     for schedule in suite.schedules:
         for peak in suite.peak_grid:
             for seed in suite.train_seeds:
+                job_id = tune_id(schedule, peak, seed)
                 jobs.append(
-                    _job(
-                        suite,
-                        results_dir,
-                        tune_id(schedule, peak, seed),
-                        "tune",
-                        schedule,
-                        peak=peak,
-                        train_seed=seed,
-                    )
+                    make_job(suite, results_dir, job_id, "tune", schedule, state, peak=peak, train_seed=seed)
                 )
     if suite.random:
         jobs.append(
-            _job(suite, results_dir, "eval-random", "evaluate", "random", train_seed=RANDOM_AGENT_SEED)
+            make_job(
+                suite, results_dir, "eval-random", "evaluate", "random", state, train_seed=RANDOM_AGENT_SEED
+            )
         )
     return jobs
 
 
-def stage2_jobs(suite: Suite, results_dir: Path) -> tuple[list[Job], dict[str, str]]:
+def stage2_jobs(
+    suite: Suite, results_dir: Path, state: Mapping[str, Any] | None = None
+) -> tuple[list[Job], dict[str, str]]:
     """Evaluations whose prerequisites are done, and {job id: agent} of those still blocked."""
     jobs: list[Job] = []
     blocked: dict[str, str] = {}
@@ -222,7 +195,9 @@ def stage2_jobs(suite: Suite, results_dir: Path) -> tuple[list[Job], dict[str, s
             for seed in suite.train_seeds:
                 job_id = f"eval-{agent}-s{seed}"
                 if (runs / f"train-{agent}-s{seed}.json").is_file():
-                    jobs.append(_job(suite, results_dir, job_id, "evaluate", agent, train_seed=seed))
+                    jobs.append(
+                        make_job(suite, results_dir, job_id, "evaluate", agent, state, train_seed=seed)
+                    )
                 else:
                     blocked[job_id] = agent
     for schedule in suite.schedules:
@@ -232,197 +207,18 @@ def stage2_jobs(suite: Suite, results_dir: Path) -> tuple[list[Job], dict[str, s
             continue
         tuning = {f"{p:g}": v for p, v in table.items()}
         jobs.append(
-            _job(
+            make_job(
                 suite,
                 results_dir,
                 f"eval-{schedule}",
                 "evaluate",
                 schedule,
+                state,
                 peak=choose_peak(table),
                 tuning=tuning,
             )
         )
     return jobs, blocked
-
-
-def run_job(job: Job) -> dict[str, Any]:
-    """Runs one job and writes its record; never raises (a failure is returned as data).
-
-    Returns {"id", "status": "done" | "skipped" | "failed", "wall_s", "path", "error"}.
-    """
-    start, cpu_start, load_start = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-    out = Path(job["results_dir"]) / RUNS_DIR / f"{job['id']}.json"
-    status = {"id": job["id"], "path": str(out), "wall_s": 0.0, "error": None}
-    if out.is_file():
-        return {**status, "status": "skipped"}
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # every job on one thread: comparable wall times on any executor
-        suite = suite_from_dict(job["suite"])
-        record = _JOB_KINDS[job["kind"]](job, suite)
-    except Exception:  # reported to the runner, which carries on with the other jobs
-        return {
-            **status,
-            "status": "failed",
-            "wall_s": time.perf_counter() - start,
-            "error": traceback.format_exc(),
-        }
-    wall = time.perf_counter() - start
-    write_json_atomic(
-        out,
-        {
-            "job": {k: v for k, v in job.items() if k not in ("suite", "results_dir")},
-            "suite": job["suite"],
-            "fingerprint": suite.fingerprint(),
-            "utc_time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-            "git_diff_sha256": git_diff_sha256(),
-            "machine": machine(),
-            "wall_s": wall,
-            # CPU seconds of this process (one thread): the job's cost without other processes'
-            # contention, which the 1-minute load averages at its start and end indicate.
-            "cpu_s": time.process_time() - cpu_start,
-            "load_avg_1min": [load_start, os.getloadavg()[0]],
-            **record,
-        },
-    )
-    return {**status, "status": "done", "wall_s": wall}
-
-
-def git_diff_sha256() -> str | None:
-    """A hash of the uncommitted changes to tracked files: with a "-dirty" commit, it tells
-    whether two records ran the same code (None without git)."""
-    try:
-        diff = subprocess.run(
-            ["git", "diff", "HEAD"], cwd=REPO_ROOT, capture_output=True, timeout=30, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return hashlib.sha256(diff).hexdigest()[:16]
-
-
-def _make_env(suite: Suite, **overrides: Any):
-    import gymnasium as gym
-
-    import lrgym  # noqa: F401 - registers the LRTuning environments
-
-    return gym.make(suite.env_id, **{**suite.env_kwargs, **overrides})
-
-
-def _model_dir(job: Job) -> Path:
-    return Path(job["results_dir"]) / MODELS_DIR / f"{job['agent']}-s{job['train_seed']}"
-
-
-class _EpisodeLog:
-    """The `Agent.learn` callback of a training job: one row per finished learning episode."""
-
-    def __init__(self, stop_at_episode_end: bool = False) -> None:
-        self.episodes: list[dict[str, Any]] = []
-        self.stop_at_episode_end = stop_at_episode_end
-
-    def __call__(self, record: StepRecord) -> bool:
-        finished = record.finished()
-        for episode in finished:
-            self.episodes.append(
-                {
-                    "steps_done": record.steps_done,
-                    "return": episode.episode_return,
-                    "final_val_acc": float(episode.final_info["val_acc"]),
-                    "diverged": bool(episode.final_info["diverged"]),
-                    "lr": episode.lr,
-                }
-            )
-        return not (finished and self.stop_at_episode_end)
-
-
-def _train(job: Job, suite: Suite) -> dict[str, Any]:
-    from lrgym_agents.registry import make_agent
-
-    # No final validation/test pass while learning: nothing reads it, and it costs time.
-    env = _make_env(suite, final_eval=False)
-    agent = make_agent(job["agent"], env, seed=job["train_seed"], **suite.agent_kwargs.get(job["agent"], {}))
-    log = _EpisodeLog()
-    agent.learn(suite.train_steps, callback=log)
-    agent.save(_model_dir(job))
-    return {
-        "env_config": env.unwrapped.config.to_dict(),
-        "model_dir": str(_model_dir(job)),
-        "training": {"steps_done": int(agent.steps_done), "episodes": log.episodes},
-        "hyperparameters": agent.hyperparameters(),
-    }
-
-
-def _evaluate(job: Job, suite: Suite) -> dict[str, Any]:
-    from lrgym_agents.evaluation import evaluate
-    from lrgym_agents.registry import agent_class, make_agent
-
-    name = job["agent"]
-    if name in suite.schedules:  # a hand schedule at its chosen peak
-        env = _make_env(suite, action_mode="absolute")
-        agent = make_agent(name, env, peak_lr=job["peak"])
-    elif name == "random":
-        env = _make_env(suite)
-        agent = make_agent(name, env, seed=job["train_seed"])
-    else:
-        env = _make_env(suite)
-        agent = make_agent(name, env, seed=job["train_seed"], **suite.agent_kwargs.get(name, {}))
-        agent.load(_model_dir(job))
-    results = evaluate(agent, env, list(suite.eval_seeds))
-    return {
-        "env_config": env.unwrapped.config.to_dict(),
-        "learns": agent_class(name).learns,
-        "hyperparameters": agent.hyperparameters(),
-        "episodes": [r.to_dict() for r in results],
-    }
-
-
-def _tune(job: Job, suite: Suite) -> dict[str, Any]:
-    from lrgym_agents.evaluation import run_episode
-    from lrgym_agents.registry import make_agent
-
-    env = _make_env(suite, action_mode="absolute")
-    agent = make_agent(job["agent"], env, peak_lr=job["peak"])
-    result = run_episode(agent, env, job["train_seed"])
-    return {"env_config": env.unwrapped.config.to_dict(), "episodes": [result.to_dict()]}
-
-
-def _alternate(job: Job, suite: Suite) -> dict[str, Any]:
-    """The original protocol: learn one episode, test greedily on the next evaluation seed, repeat."""
-    from lrgym_agents.evaluation import run_episode
-    from lrgym_agents.registry import make_agent
-
-    name = job["agent"]
-    train_env, test_env = _make_env(suite, final_eval=False), _make_env(suite)
-    agent = make_agent(name, train_env, seed=job["train_seed"], **suite.agent_kwargs.get(name, {}))
-    log = _EpisodeLog(stop_at_episode_end=True)
-    episode_steps = train_env.unwrapped.config.num_steps
-    tests = []
-    for seed in suite.eval_seeds:
-        learned = len(log.episodes)
-        agent.learn(episode_steps, callback=log)  # one episode: fewer steps only if it diverged
-        if len(log.episodes) == learned:  # the budget ran out mid-episode (impossible unless truncated)
-            raise RuntimeError(f"learning episode {learned + 1} did not end within {episode_steps} steps")
-        result = run_episode(agent, test_env, seed).to_dict()
-        result["learning_episodes"] = len(log.episodes)
-        tests.append(result)
-    agent.save(_model_dir(job))
-    return {
-        "env_config": test_env.unwrapped.config.to_dict(),
-        "learns": True,
-        "model_dir": str(_model_dir(job)),
-        "training": {"steps_done": int(agent.steps_done), "episodes": log.episodes},
-        "hyperparameters": agent.hyperparameters(),
-        "episodes": tests,
-    }
-
-
-_JOB_KINDS: dict[str, Callable[[Job, Suite], dict[str, Any]]] = {
-    "train": _train,
-    "evaluate": _evaluate,
-    "tune": _tune,
-    "alternate": _alternate,
-}
 
 
 # --- the runner -------------------------------------------------------------------------------
@@ -435,6 +231,22 @@ class RunReport:
     failed: dict[str, str] = field(default_factory=dict)
     blocked: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    interrupted: bool = False
+
+
+def execute(
+    jobs: Sequence[Job], executor: Executor, rep: RunReport, log: Callable[[str], None] = print
+) -> None:
+    """Runs `jobs` on `executor`, recording each outcome in `rep` and logging it."""
+    for n, result in enumerate(executor.map(run_job, list(jobs)), start=1):
+        if result["status"] == "failed":
+            rep.failed[result["id"]] = result["error"]
+            log(f"  [{_now()}] FAILED {result['id']} ({n}/{len(jobs)}):\n{result['error']}")
+        elif result["status"] == "skipped":
+            rep.skipped.append(result["id"])
+        else:
+            rep.done.append(result["id"])
+            log(f"  [{_now()}] {result['id']} done in {result['wall_s']:.0f} s ({n}/{len(jobs)})")
 
 
 def run_suite(
@@ -444,6 +256,7 @@ def run_suite(
     only: Sequence[str] | None = None,
     report: bool = True,
     log: Callable[[str], None] = print,
+    allow_mixed: bool = False,
 ) -> RunReport:
     """Runs every job of `suite` not yet done, in dependency order, then the summary and plots.
 
@@ -454,35 +267,41 @@ def run_suite(
         only: run only the jobs of these agents (the summary covers whatever files exist).
         report: write the summary (stats.py) and plots (plots.py) afterwards.
         log: where progress lines go.
+        allow_mixed: add to records of another code state (commit or diff); the summary then
+            says the results are mixed.
+
+    Raises:
+        resume.ResumeError: the results directory holds damaged records, records of another
+            configuration, or (without `allow_mixed`) of another code state; nothing is run.
     """
     results_dir = Path(results_dir)
-    check_fingerprint(results_dir, suite)
+    state = code_state()
+    records = resume.check_records(results_dir, suite, state, allow_mixed)
     start = time.perf_counter()
     rep = RunReport()
-    for stage in (1, 2):
-        blocked: dict[str, str] = {}
-        if stage == 1:
-            jobs = stage1_jobs(suite, results_dir)
-        else:
-            jobs, blocked = stage2_jobs(suite, results_dir)
-        if only:
-            jobs = [j for j in jobs if j["agent"] in only]
-            blocked = {job_id: agent for job_id, agent in blocked.items() if agent in only}
-        rep.blocked += list(blocked)
-        todo = [j for j in jobs if not (results_dir / RUNS_DIR / f"{j['id']}.json").is_file()]
-        rep.skipped += [j["id"] for j in jobs if j not in todo]
-        log(f"stage {stage}: {len(todo)} jobs to run, {len(jobs) - len(todo)} already done")
-        for n, result in enumerate(executor.map(run_job, todo), start=1):
-            if result["status"] == "failed":
-                rep.failed[result["id"]] = result["error"]
-                log(f"  [{_now()}] FAILED {result['id']} ({n}/{len(todo)}):\n{result['error']}")
-            elif result["status"] == "skipped":
-                rep.skipped.append(result["id"])
+    try:
+        for stage in (1, 2):
+            blocked: dict[str, str] = {}
+            if stage == 1:
+                jobs = stage1_jobs(suite, results_dir, state)
             else:
-                rep.done.append(result["id"])
-                log(f"  [{_now()}] {result['id']} done in {result['wall_s']:.0f} s ({n}/{len(todo)})")
-    rep.wall_s = time.perf_counter() - start
-    _log_invocation(results_dir, suite, executor, rep)
+                jobs, blocked = stage2_jobs(suite, results_dir, state)
+                records = resume.read_all(results_dir)
+            if only:
+                jobs = [j for j in jobs if j["agent"] in only]
+                blocked = {job_id: agent for job_id, agent in blocked.items() if agent in only}
+            resume.check_jobs(jobs, records, suite)
+            rep.blocked += list(blocked)
+            todo = [j for j in jobs if j["id"] not in records]
+            rep.skipped += [j["id"] for j in jobs if j["id"] in records]
+            log(f"stage {stage}: {len(todo)} jobs to run, {len(jobs) - len(todo)} already done")
+            execute(todo, executor, rep, log)
+    except (KeyboardInterrupt, Interrupted):
+        rep.interrupted = True
+        raise
+    finally:
+        rep.wall_s = time.perf_counter() - start
+        _log_invocation(results_dir, suite, executor, rep, state)
     if rep.blocked:
         log(f"not run, waiting on failed or filtered jobs: {', '.join(rep.blocked)}")
     if report and (results_dir / RUNS_DIR).is_dir():
@@ -502,23 +321,52 @@ def _now() -> str:
     return time.strftime("%H:%M:%S")
 
 
-def _log_invocation(results_dir: Path, suite: Suite, executor: Executor, rep: RunReport) -> None:
+def _log_invocation(
+    results_dir: Path, suite: Suite, executor: Executor, rep: RunReport, state: Mapping[str, Any]
+) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     line = {
         "utc_time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": list(sys.argv),
         "suite": suite.name,
         "fingerprint": suite.fingerprint(),
-        "git_commit": git_commit(),
+        "git_commit": state.get("git_commit"),
+        "git_diff_sha256": state.get("git_diff_sha256"),
         "executor": type(executor).__name__,
         "workers": getattr(executor, "workers", 1),
         "wall_s": rep.wall_s,
         "jobs_run": len(rep.done),
         "jobs_skipped": len(rep.skipped),
         "jobs_failed": sorted(rep.failed),
+        "interrupted": rep.interrupted,
     }
     with (results_dir / INVOCATIONS_FILE).open("a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
+
+
+# --- the command line -------------------------------------------------------------------------
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached the runner (a BaseException: no job's `except Exception` eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise `Interrupted` in the main thread while inside, so that executors
+    stop their workers (`ProcessExecutor.map`'s cleanup) before the runner exits."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    saved = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, previous in saved.items():
+            signal.signal(s, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="AGENT", help="run only these agents' jobs")
     parser.add_argument("--results-dir", type=Path, help="default benchmarks/results/<suite>[/toy]")
     parser.add_argument("--no-report", action="store_true", help="skip the summary and the plots")
+    parser.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="add to records written by another commit or diff (the summary then says the results are mixed)",
+    )
     parser.add_argument("--ray", action="store_true", help="run the jobs as Ray tasks (starts Ray here)")
     parser.add_argument(
         "--ray-address", metavar="ADDR", help="run the jobs on this Ray cluster (implies --ray)"
@@ -544,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     use_ray = args.ray or args.ray_address is not None
     if args.gpus_per_job and not use_ray:
         parser.error("--gpus-per-job needs --ray or --ray-address (the local executors do not place GPUs)")
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: must be >= 1")
     try:
         suite = get_suite(args.suite, toy_version=args.toy)
     except ValueError as exc:
@@ -555,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     results_dir = args.results_dir or default_results_dir(suite)
     print(f"suite {suite.name} ({suite.fingerprint()}): {suite.description}; results in {results_dir}")
+    print(f"code state {state_label(code_state())}")
     if use_ray:
         from benchmarks.ray_executor import RayExecutor
 
@@ -563,9 +419,28 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # e.g. a negative --gpus-per-job
             parser.error(str(exc))
     else:
-        executor = make_executor(args.workers)
+        executor = make_executor(args.workers, log=print)
     try:
-        rep = run_suite(suite, results_dir, executor, only=args.only, report=not args.no_report)
+        with stop_on_signals():
+            rep = run_suite(
+                suite,
+                results_dir,
+                executor,
+                only=args.only,
+                report=not args.no_report,
+                allow_mixed=args.allow_mixed,
+            )
+    except resume.ResumeError as exc:
+        print(f"benchmarks.runner: {exc}", file=sys.stderr)
+        return 2
+    except Interrupted as stop:
+        print(
+            f"benchmarks.runner: stopped by {signal.Signals(stop.signum).name}; the workers were stopped "
+            "and the jobs they were running left no file. Finished jobs are kept: run the same command "
+            "again to resume.",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
     finally:
         close = getattr(executor, "close", None)
         if close is not None:

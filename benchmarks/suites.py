@@ -38,11 +38,20 @@ MODELS_DIR = "models"  # <results>/models/<agent>-s<seed>/: trained agents
 PLOTS_DIR = "plots"  # <results>/plots/*.png
 EVAL_SEEDS = tuple(range(1000, 1010))  # 10 held-out evaluation seeds, shared by every suite
 TRAIN_SEEDS = (0, 1, 2)  # training (and tuning) seeds: disjoint from EVAL_SEEDS
+# Suite fields that do not change results: left out of the fingerprint.
+NOT_FINGERPRINTED = ("description", "expected_time", "bootstrap_reps", "bootstrap_seed", "confidence")
+# How each role of a job changes the suite's env: learning never runs the final validation and
+# test passes (nothing reads them), hand schedules set the LR itself (absolute actions).
+JOB_ENV_OVERRIDES: dict[str, dict[str, Any]] = {
+    "evaluate": {},
+    "learn": {"final_eval": False},
+    "schedule": {"action_mode": "absolute"},
+}
 
 
 @dataclass(frozen=True)
 class Suite:
-    """One agent comparison. Field comments give units; `agents.py` documents the jobs."""
+    """One agent comparison. Field comments give units; `runner.py` documents the jobs."""
 
     name: str
     description: str  # one line: what the suite measures
@@ -82,18 +91,26 @@ class Suite:
         """The environment's resolved config (preset + env_kwargs + `overrides`)."""
         return PRESETS[self.env_id].replace(**{**self.env_kwargs, **overrides})
 
+    def job_configs(self) -> dict[str, dict[str, Any]]:
+        """The resolved env config of every role a job gives the env (`JOB_ENV_OVERRIDES`)."""
+        return {role: self.config(**overrides).to_dict() for role, overrides in JOB_ENV_OVERRIDES.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def fingerprint(self) -> str:
-        """A short hash of everything that changes results (not the description or time notes).
+        """A short hash of everything of the suite that changes results: its fields (not the
+        description, time notes or statistics settings) and the env config each job resolves
+        from them, so that a changed default of the environment changes it too.
 
         Run files record it, so a changed suite never silently resumes on another suite's files.
+        Each job's record adds what only the job resolves (its agent's hyperparameters, its
+        seeds: `benchmarks/resume.py`).
         """
-        data = self.to_dict()
-        for key in ("description", "expected_time", "bootstrap_reps", "bootstrap_seed", "confidence"):
-            data.pop(key)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+        data = {k: v for k, v in self.to_dict().items() if k not in NOT_FINGERPRINTED}
+        data["resolved_env_configs"] = self.job_configs()
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # --- tiny: the embedded environment ---------------------------------------------------------

@@ -26,19 +26,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks._record import git_commit, machine
-from benchmarks.runner import git_diff_sha256, write_json_atomic
+from benchmarks import stats
+from benchmarks._record import code_state, machine, write_record
+from benchmarks.workers import ProcessExecutor
 
 # --- hyperparameters --------------------------------------------------------------------------
 ENV_ID = "LRTuning-Tiny-v0"
@@ -46,7 +45,7 @@ BASE_ENV_KWARGS: dict[str, Any] = {"device": "cpu"}
 TRAIN_SEEDS = (0, 1, 2, 3, 4)  # training seeds: every variant learns on each
 EVAL_SEEDS = tuple(range(1000, 1010))  # held out: never trained or tuned on
 DEFAULT_STEPS = 1000  # env steps of learning (50 Tiny episodes): the agents' default budget
-BOOTSTRAP_REPS = 5000  # resamples per interval
+BOOTSTRAP_REPS = 2000  # resamples per interval
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "variants"
@@ -177,7 +176,7 @@ def run_one(name: str, seed: int, out: Path) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     variant = VARIANTS[name]
-    provenance = {"git_commit": git_commit(), "git_diff_sha256": git_diff_sha256()}  # the code that runs
+    provenance = code_state()  # the code that runs, read before it can change
     start, cpu_start = time.perf_counter(), time.process_time()
     training: list[dict[str, Any]] = []
     if variant.kind == "learning":
@@ -236,7 +235,7 @@ def run_one(name: str, seed: int, out: Path) -> dict[str, Any]:
         "machine": machine(),
         "command": list(sys.argv),
     }
-    write_json_atomic(out, record)
+    write_record(out, record)
     return record
 
 
@@ -244,12 +243,11 @@ def run_file(name: str, seed: int, results_dir: Path = RESULTS_DIR) -> Path:
     return results_dir / "runs" / f"{name}-s{seed}.json"
 
 
-def _job(args: tuple[str, int, str]) -> tuple[str, int, float]:
-    name, seed, results_dir = args
+def _job(job: dict[str, Any]) -> dict[str, Any]:
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    run_one(name, seed, run_file(name, seed, Path(results_dir)))
-    return name, seed, time.perf_counter() - start
+    run_one(job["variant"], job["seed"], run_file(job["variant"], job["seed"], Path(job["results_dir"])))
+    return {"id": job["id"], "status": "done", "wall_s": time.perf_counter() - start}
 
 
 def seeds_of(name: str) -> tuple[int, ...]:
@@ -257,89 +255,76 @@ def seeds_of(name: str) -> tuple[int, ...]:
     return TRAIN_SEEDS[:1] if VARIANTS[name].kind == "schedule" else TRAIN_SEEDS
 
 
-def run(names: list[str], workers: int, results_dir: Path = RESULTS_DIR) -> None:
+def run(names: list[str], workers: int, results_dir: Path = RESULTS_DIR) -> int:
+    """Runs the missing (variant, seed) jobs in worker processes (`benchmarks.workers`: none
+    outlives this process); returns how many failed."""
     todo = [
-        (n, s, str(results_dir))
+        {"id": f"{n}-s{s}", "variant": n, "seed": s, "results_dir": str(results_dir)}
         for n in names
         for s in seeds_of(n)
         if not run_file(n, s, results_dir).is_file()
     ]
     print(f"{len(todo)} (variant, seed) jobs to run with {workers} worker(s)")
-    if workers <= 1:
-        for job in todo:
-            print("  done {} s{} in {:.0f} s".format(*_job(job)), flush=True)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for future in as_completed([pool.submit(_job, job) for job in todo]):
-            print("  done {} s{} in {:.0f} s".format(*future.result()), flush=True)
+    failed = 0
+    for result in ProcessExecutor(workers).map(_job, todo):
+        if result["status"] == "done":
+            print(f"  done {result['id']} in {result['wall_s']:.0f} s", flush=True)
+        else:
+            failed += 1
+            print(f"  FAILED {result['id']}:\n{result['error']}", flush=True)
+    return failed
 
 
 # --- the comparison ---------------------------------------------------------------------------
-def two_level_resamples(by_seed: list[np.ndarray], reps: int, rng: np.random.Generator) -> np.ndarray:
-    """(reps, runs) bootstrap copies: training seeds drawn with replacement, then evaluation
-    seeds with replacement within each drawn training seed."""
-    k, n = len(by_seed), len(by_seed[0])
-    scores = np.stack(by_seed)  # (seeds, evals)
-    seeds = rng.integers(0, k, size=(reps, k))
-    evals = rng.integers(0, n, size=(reps, k, n))
-    return scores[seeds[:, :, None], evals].reshape(reps, k * n)
-
-
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    tail = 100 * (1 - CONFIDENCE) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def _iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    import scipy.stats
-
-    return scipy.stats.trim_mean(x, 0.25, axis=axis)
-
-
-def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    diff = x[..., :, None] - y[..., None, :]
-    return (diff > 0).mean(axis=(-2, -1)) + 0.5 * (diff == 0).mean(axis=(-2, -1))
+def _scores(recs: list[dict[str, Any]]) -> np.ndarray:
+    """Final test accuracies as an (evaluation seeds, training seeds) matrix."""
+    return np.stack([[e["test_acc"] for e in r["episodes"]] for r in recs], axis=1)
 
 
 def summarize(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    """Every variant's statistics (two-level bootstrap over training, then evaluation seeds, with
+    rliable's code in `benchmarks.stats`); writes summary.json and summary.md."""
     records: dict[str, list[dict[str, Any]]] = {}
     for path in sorted((results_dir / "runs").glob("*.json")):
         record = json.loads(path.read_text())
         records.setdefault(record["variant"], []).append(record)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    boots: dict[str, np.ndarray] = {}
+    names = [n for n in VARIANTS if n in records] + sorted(set(records) - set(VARIANTS))
+    by_name = {n: sorted(records[n], key=lambda r: r["train_seed"]) for n in names}
+    reps, seed = BOOTSTRAP_REPS, BOOTSTRAP_SEED
     rows: dict[str, dict[str, Any]] = {}
-    for name in [n for n in VARIANTS if n in records] + sorted(set(records) - set(VARIANTS)):
-        recs = sorted(records[name], key=lambda r: r["train_seed"])
-        by_seed = [np.array([e["test_acc"] for e in r["episodes"]]) for r in recs]
-        flat = np.concatenate(by_seed)
-        boot = two_level_resamples(by_seed, BOOTSTRAP_REPS, rng)
-        boots[name] = boot
+    for name, recs in by_name.items():
+        scores = _scores(recs)
+        two_level = scores.shape[1] > 1
         rows[name] = {
             "description": recs[0]["definition"]["description"],
             "train_seeds": [r["train_seed"] for r in recs],
-            "runs": int(flat.size),
-            "mean": float(flat.mean()),
-            "mean_ci": _interval(boot.mean(axis=1)),
-            "iqm": float(_iqm(flat)),
-            "iqm_ci": _interval(_iqm(boot, axis=1)),
-            "per_seed_mean": [float(s.mean()) for s in by_seed],
-            "min": float(flat.min()),
+            "runs": int(scores.size),
+            "mean": stats.interval(scores, "mean", reps, seed, CONFIDENCE, two_level=two_level).to_dict(),
+            "iqm": stats.interval(scores, "iqm", reps, seed, CONFIDENCE, two_level=two_level).to_dict(),
+            "per_seed_mean": scores.mean(axis=0).tolist(),
+            "min": float(scores.min()),
             "diverged": int(sum(e["diverged"] for r in recs for e in r["episodes"])),
             "final_lr_median": float(np.median([e["lr"][-1] for r in recs for e in r["episodes"]])),
             "cpu_s": float(sum(r["cpu_s"] for r in recs)),
+            "code_states": sorted({f"{r['git_commit']} {r['git_diff_sha256']}" for r in recs}),
             **_diagnostics(recs),
         }
-    for name, row in rows.items():
         for ref in ("random", "cosine-0.4"):
-            if ref in boots and name != ref:
-                x = np.concatenate([np.array([e["test_acc"] for e in r["episodes"]]) for r in records[name]])
-                y = np.concatenate([np.array([e["test_acc"] for e in r["episodes"]]) for r in records[ref]])
-                point = float(_improvement(x, y))
-                row[f"p_improvement_over_{ref}"] = (point, *_interval(_improvement(boots[name], boots[ref])))
-    summary = {"variants": rows, "bootstrap": {"reps": BOOTSTRAP_REPS, "seed": BOOTSTRAP_SEED, "levels": 2}}
+            if ref in by_name and name != ref:
+                ref_scores = _scores(by_name[ref])
+                rows[name][f"p_improvement_over_{ref}"] = stats.probability_of_improvement(
+                    scores,
+                    ref_scores,
+                    reps,
+                    seed,
+                    CONFIDENCE,
+                    x_two_level=two_level,
+                    y_two_level=ref_scores.shape[1] > 1,
+                ).to_dict()
+    summary = {
+        "variants": rows,
+        "bootstrap": {"reps": reps, "seed": seed, "levels": "training, then evaluation seeds"},
+    }
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (results_dir / "summary.md").write_text(markdown(summary) + "\n")
@@ -370,26 +355,25 @@ def _diagnostics(recs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    def pct(e: dict[str, float]) -> str:
+        return f"{100 * e['point']:.1f} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+    def prob(e: dict[str, float] | None) -> str:
+        return "—" if e is None else f"{e['point']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"
+
     lines = [
-        "Final test accuracy (%) on LRTuning-Tiny-v0 over held-out evaluation seeds (training seeds x 10);",
-        "95% intervals from a two-level bootstrap (training seeds, then evaluation seeds).",
+        "Final test accuracy (%) on LRTuning-Tiny-v0 over held-out evaluation seeds (10 per training seed);",
+        "95% intervals from a two-level bootstrap (training seeds, then evaluation seeds within them).",
         "",
-        "| variant | what | runs | mean [95% CI] | IQM [95% CI] | per training seed | P(> random) [95% CI] | P(> cosine) | final LR (median) | Q(s0) vs G0 | CPU-s |",
+        "| variant | what | runs | mean [95% CI] | IQM [95% CI] | mean per training seed | P(> random) [95% CI] | P(> tuned cosine) | final LR (median) | Q(s0) vs G0 | CPU-s |",
         "| --- | --- | ---: | --- | --- | --- | --- | --- | ---: | --- | ---: |",
     ]
     for name, r in summary["variants"].items():
-        p_rand = r.get("p_improvement_over_random")
-        p_cos = r.get("p_improvement_over_cosine-0.4")
         qg = f"{r['q0_mean']:.3f} vs {r['g0_mean']:.3f}" if "q0_mean" in r else ""
         lines.append(
-            f"| {name} | {r['description']} | {r['runs']} | {pct(r['mean'])} [{pct(r['mean_ci'][0])}, {pct(r['mean_ci'][1])}] | "
-            f"{pct(r['iqm'])} [{pct(r['iqm_ci'][0])}, {pct(r['iqm_ci'][1])}] | "
-            + " ".join(pct(m) for m in r["per_seed_mean"])
-            + " | "
-            + (f"{p_rand[0]:.2f} [{p_rand[1]:.2f}, {p_rand[2]:.2f}]" if p_rand else "—")
-            + " | "
-            + (f"{p_cos[0]:.2f}" if p_cos else "—")
+            f"| {name} | {r['description']} | {r['runs']} | {pct(r['mean'])} | {pct(r['iqm'])} | "
+            + " ".join(f"{100 * m:.1f}" for m in r["per_seed_mean"])
+            + f" | {prob(r.get('p_improvement_over_random'))} | {prob(r.get('p_improvement_over_cosine-0.4'))}"
             + f" | {r['final_lr_median']:.3g} | {qg} | {r['cpu_s']:.0f} |"
         )
     return "\n".join(lines)
@@ -411,10 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only {unknown}: unknown variants (see --list)")
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: must be >= 1")
-    if not args.report:
-        run(list(args.only or VARIANTS), args.workers)
+    failed = 0 if args.report else run(list(args.only or VARIANTS), args.workers)
     print(markdown(summarize()))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

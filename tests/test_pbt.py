@@ -16,7 +16,8 @@ import gymnasium as gym
 import pytest
 import torch
 
-from benchmarks import pbt, runner, stats, suites
+from benchmarks import _record, pbt, resume, stats, suites
+from benchmarks._record import code_state
 from benchmarks.ray_executor import RayExecutor
 from lrgym.layout import episode_trainer_seed
 from lrgym_agents.evaluation import run_episode
@@ -128,7 +129,13 @@ def test_run_files_are_the_runners_and_stats_lists_pbt(pbt_run: dict[str, Any], 
     assert search["job"]["kind"] == "pbt"
     for record in (evaluation, search):
         assert record["fingerprint"] == suite.fingerprint() and record["git_commit"] and record["wall_s"] > 0
-    runner.check_fingerprint(results, suite)  # the runner would resume beside these files
+    resume.check_records(results, suite, code_state())  # the runner would resume beside these files
+    for record in (evaluation, search):  # the one record writer: provenance, inputs, checksum
+        assert record["git_diff_sha256"] and record["machine"]["torch_threads"] and record["command"]
+        assert (
+            record["checksum"] == _record.checksum(record)
+            and record["inputs"]["kind"] == record["job"]["kind"]
+        )
     episodes = evaluation["episodes"]
     assert [e["seed"] for e in episodes] == list(suite.eval_seeds)
     for e in episodes:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from benchmarks import runner, suites
+from benchmarks._record import code_state, read_record
 from benchmarks.parallel import per_seed_results
 from benchmarks.ray_executor import REPO_ROOT, SCRATCH_PREFIX, RayExecutor
 
@@ -75,6 +76,13 @@ def _check_same_results(
     assert (model / "agent.json").is_file()
     record = json.loads((got_dir / "runs" / f"train-dqn-s{seed}.json").read_text())
     assert record["model_dir"] == str(model) and record["fingerprint"] == suite.fingerprint()
+    state = code_state()  # the driver's, also where the workers run a shipped copy without .git
+    for path in (got_dir / "runs").glob("*.json"):
+        landed = read_record(path)  # intact: its checksum covers the rewritten paths
+        assert (landed["git_commit"], landed["git_diff_sha256"]) == (
+            state["git_commit"],
+            state["git_diff_sha256"],
+        )
 
 
 def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ lrgym train --resume runs/dqn --steps 2000   # train further
 lrgym evaluate --agent dqn --model runs/dqn/agent --env LRTuning-Tiny-v0 --seeds 1000 1001 1002
 lrgym evaluate --agent cosine --env LRTuning-Tiny-v0 --seeds 1000   # schedules pick action_mode=absolute
 lrgym demo        # the main job: train the DQN, compare it with hand schedules on held-out seeds
+lrgym score --suite tiny --agent mypkg.module:make_agent   # your agent beside a suite's baselines
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import importlib
 import json
 import shutil
 import statistics
@@ -416,6 +418,52 @@ def cmd_demo(args: argparse.Namespace) -> None:
     )
 
 
+# --- score (benchmarks/score.py, in a checkout of the repository) --------------------------
+
+SCORE_NEEDS_CHECKOUT = (
+    "lrgym score needs a checkout of the lrgym repository: the suites, their recorded baselines "
+    "and the scoring protocol live in its benchmarks/ folder, which the installed package does not "
+    "include (lrgym_agents is installed at {where}). Clone the repository, install it from its root "
+    "with `pip install -e '.[all]'`, and run `lrgym score` there (or `python -m benchmarks.score` "
+    "from the root)."
+)
+
+
+def checkout_root() -> Path | None:
+    """The repository checkout this package runs from (an editable install), or one holding the
+    current directory; None when neither has benchmarks/score.py."""
+    candidates = [Path(__file__).resolve().parents[2], *Path.cwd().resolve().parents]
+    candidates.insert(1, Path.cwd().resolve())
+    for root in candidates:
+        if (root / "benchmarks" / "score.py").is_file() and (root / "src" / "lrgym").is_dir():
+            return root
+    return None
+
+
+def _score_module() -> Any:
+    """benchmarks.score of the checkout (importable already, or made so by adding its root)."""
+    root = checkout_root()
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # benchmarks/ is a folder of the checkout, not an installed package
+    try:
+        module = importlib.import_module("benchmarks.score")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", "benchmarks.score"):
+            raise
+        raise SystemExit(SCORE_NEEDS_CHECKOUT.format(where=Path(__file__).resolve().parent)) from None
+    if not callable(getattr(module, "score", None)):  # another package called benchmarks
+        raise SystemExit(
+            SCORE_NEEDS_CHECKOUT.format(where=Path(__file__).resolve().parent)
+            + f" (the `benchmarks` imported here, {getattr(module, '__file__', '?')}, is another package)"
+        )
+    return module
+
+
+def cmd_score(argv: list[str]) -> int:
+    """`lrgym score ...`: the scoring protocol of benchmarks/score.py, with its own options."""
+    return int(_score_module().main(argv, prog="lrgym score"))
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -502,10 +550,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser(
+        "score",
+        add_help=False,
+        help="your agent (--agent MODULE:FUNCTION) under a suite's protocol, beside its recorded "
+        "baselines; `lrgym score --help` for its options (needs a checkout of the repository)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["score"]:  # its options are benchmarks.score's
+        code = cmd_score(argv[1:])
+        if code:
+            raise SystemExit(code)
+        return
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
