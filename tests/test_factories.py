@@ -187,6 +187,10 @@ def other_size_test_images() -> tuple:
     return a[0], a[1], a[2][:, :, :8, :8], a[3]
 
 
+def pair_of_arrays() -> tuple:
+    return _arrays()[:2]
+
+
 def raising_data() -> ImageData:
     raise OSError("no such file: my_data.npz")
 
@@ -410,6 +414,7 @@ def test_an_unimportable_factory_is_refused_naming_the_field(field: str, value, 
         ("too_few_labels", r"train_labels has shape \(259,\); expected \(260,\)"),
         ("float_labels", "train_labels has dtype torch.float32; expected integers"),
         ("other_size_test_images", r"train_images are C x H x W = \(1, 12, 12\) but test_images \(1, 8, 8\)"),
+        ("pair_of_arrays", "returned a pair of arrays; a pair must be .train_dataset, test_dataset."),
         (
             "raising_data",
             "dataset factory 'test_factories:raising_data' raised OSError: no such file: my_data.npz",

@@ -3,7 +3,8 @@
 `LRTuningConfig` is a frozen dataclass; its defaults are the `LRTuning-v0` task and the other
 presets (see `lrgym.presets`) are named variations of it. Every field is a `gym.make` kwarg.
 Invalid values raise `ValueError` naming the field, the value and what is allowed, when the
-config is built. This module does not import torch, so that `import lrgym` stays cheap.
+config is built. `model` and `dataset` may also name your own factories (`lrgym.factories`).
+This module does not import torch, so that `import lrgym` stays cheap.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ class LRTuningConfig:
                 out[name] = factories.factory_name(out[name])
         return out
 
-    # --- derived quantities (no data needs to be loaded) --------------------------------------
+    # --- derived quantities (no data is loaded, except a dataset factory's) -------------------
     @property
     def dataset_info(self) -> DatasetInfo:
         """Channels, image size, classes and image counts; a dataset factory's come from its data,

@@ -50,6 +50,11 @@ def _convert(out: Any, name: str) -> tuple[RawDataset, DatasetInfo]:
     elif isinstance(out, (tuple, list)) and len(out) == 4:
         arrays = tuple(out)
     elif isinstance(out, (tuple, list)) and len(out) == 2:
+        if any(isinstance(part, (torch.Tensor, np.ndarray)) for part in out):
+            raise DatasetError(
+                f"dataset factory {name!r} returned a pair of arrays; a pair must be (train_dataset, "
+                "test_dataset), arrays come as four: (train_images, train_labels, test_images, test_labels)"
+            )
         arrays = (*_from_dataset(out[0], name, "train_dataset"), *_from_dataset(out[1], name, "test_dataset"))
         declared = getattr(out[0], "classes", None)
         classes = len(declared) if isinstance(declared, Sequence) and len(declared) >= 2 else None
