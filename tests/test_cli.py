@@ -137,6 +137,7 @@ def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
         ("train_dqn.py", {"steps": 20, "eval_seeds": (1,)}),
         ("train_sb3.py", {"steps": 20, "eval_seeds": (1,)}),
         ("compare_schedules.py", {"seeds": (1,), "peak_lrs": (0.1,)}),
+        ("own_task.py", {"steps": 20, "eval_seeds": (1,)}),
     ],
 )
 def test_examples_run_with_toy_budgets(script: str, kwargs: dict, tmp_path: Path, monkeypatch) -> None:

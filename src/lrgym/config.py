@@ -3,7 +3,8 @@
 `LRTuningConfig` is a frozen dataclass; its defaults are the `LRTuning-v0` task and the other
 presets (see `lrgym.presets`) are named variations of it. Every field is a `gym.make` kwarg.
 Invalid values raise `ValueError` naming the field, the value and what is allowed, when the
-config is built. This module does not import torch, so that `import lrgym` stays cheap.
+config is built. `model` and `dataset` may also name your own factories (`lrgym.factories`).
+This module does not import torch, so that `import lrgym` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import dataclasses
 import math
 import numbers
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from lrgym import factories
 
 DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "synthetic")
 MODELS = ("wrn", "cnn")
@@ -29,6 +33,8 @@ ACTION_MODES = (
 FEATURE_SETS = ("paper", "quantiles", "histogram")
 FEATURE_LAYER_NAMES = ("first", "last", "all")
 REWARDS = ("val_acc_delta", "log_val_loss_ratio", "paper", "terminal_acc")
+# What the agent sets: the LR always, first; momentum (SGD) / beta1 (Adam) and weight decay if asked.
+CONTROLS = ("lr", "momentum", "weight_decay")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 # Upper bounds of sizes, so that a config that cannot run is refused when it is built.
@@ -74,7 +80,8 @@ class LRTuningConfig:
     """
 
     # --- data -------------------------------------------------------------------------------
-    dataset: str = "cifar10"  # one of DATASETS
+    # one of DATASETS, or a dataset factory: "package.module:function" or a callable (lrgym.factories)
+    dataset: str | Callable[..., Any] = "cifar10"
     data_root: str | None = None  # else $LRGYM_DATA, else the user cache directory
     download: bool = False  # fetch missing files from the internet (never done unasked)
     val_size: int = 5000  # images carved from the training set for validation (fixed split)
@@ -93,7 +100,12 @@ class LRTuningConfig:
     synthetic_noise: float = 0.25  # std of the additive pixel noise (the patterns have unit std)
 
     # --- model ------------------------------------------------------------------------------
-    model: str = "wrn"  # "wrn" (WideResNet-depth-width) or "cnn" (small CNN, `width` scales it)
+    # "wrn" (WideResNet-depth-width), "cnn" (small CNN, `width` scales it), or a model factory:
+    # "package.module:function" or a callable, called as f(num_classes=, in_channels=, image_size=)
+    model: str | Callable[..., Any] = "wrn"
+    # a factory's model: "lrgym" re-initialises its conv/linear/norm layers from the episode's
+    # generator; "factory" keeps the factory's own initialisation (seeded from the episode too)
+    model_init: str = "lrgym"
     depth: int = 16  # WRN depth, 6n+4; at most 1000 (building the layers is part of gym.make)
     width: int = 4  # WRN widening factor k
     dropout: float = 0.0  # dropout probability inside WRN blocks, in [0, 1)
@@ -123,6 +135,19 @@ class LRTuningConfig:
     restart_lr: float = 0.1  # "paper" action 1 resets the LR to this ...
     restart_lr_decay: float = 0.2  # ... multiplied by this (in (0, 1]) ...
     restart_lr_every_epochs: float = 30.0  # ... once per this many epochs (at least 1e-6)
+    # What each action sets: "lr" first, then "momentum" and/or "weight_decay" (one action entry
+    # each, in this order, in every mode but "paper"). The LR entry acts as the mode says; the
+    # others set their value absolutely (see lrgym.actions).
+    controls: tuple[str, ...] = ("lr",)
+    momentum_values: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)  # discrete modes, each in [0, 1)
+    weight_decay_values: tuple[float, ...] = (0.0, 1e-4, 5e-4, 1e-3, 5e-3)  # discrete modes, each >= 0
+    # Box modes: a = -1 / +1 sets momentum_min / momentum_max, log-linearly in 1 - momentum
+    # (a = 0: 0.9 with the defaults)
+    momentum_min: float = 0.0
+    momentum_max: float = 0.99
+    # Box modes: a = -1 / +1 sets weight_decay_min / _max, log-linearly (a = 0: 5e-4 by default)
+    weight_decay_min: float = 5e-6
+    weight_decay_max: float = 5e-2
 
     # --- observation ------------------------------------------------------------------------
     features: str = "quantiles"  # weight-statistics feature set: one of FEATURE_SETS
@@ -163,10 +188,13 @@ class LRTuningConfig:
             object.__setattr__(self, "lr_multipliers", tuple(self.lr_multipliers))
         if isinstance(self.feature_layers, list):
             object.__setattr__(self, "feature_layers", tuple(self.feature_layers))
-        if isinstance(self.schedule_factors, list):
-            object.__setattr__(self, "schedule_factors", tuple(self.schedule_factors))
+        for name in ("schedule_factors", "controls", "momentum_values", "weight_decay_values"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        _validate_factories(self)  # first: the dataset's facts feed the checks below
         _validate(self)
         _validate_tasks_actions_optimizers(self)
+        _validate_controls(self)
 
     # --- construction -----------------------------------------------------------------------
     @classmethod
@@ -181,11 +209,26 @@ class LRTuningConfig:
         return dataclasses.replace(self, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field; a callable factory is recorded by name (`lrgym.factories.factory_name`).
 
-    # --- derived quantities (no data needs to be loaded) --------------------------------------
+        Values are strings, numbers, bools, None and tuples of them, so the dict can be written
+        as JSON and compared; a factory given as a callable compares by its qualified name.
+        """
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("dataset", "model"):
+            if callable(out[name]):
+                out[name] = factories.factory_name(out[name])
+        return out
+
+    # --- derived quantities (no data is loaded, except a dataset factory's) -------------------
     @property
     def dataset_info(self) -> DatasetInfo:
+        """Channels, image size, classes and image counts; a dataset factory's come from its data,
+        which is loaded (once per process) the first time they are asked for."""
+        if factories.is_factory(self.dataset):
+            from lrgym.datasets import factory_dataset_info  # imports torch: only for factories
+
+            return factory_dataset_info(self.dataset)
         if self.dataset == "synthetic":
             return DatasetInfo(
                 self.synthetic_channels,
@@ -304,10 +347,38 @@ def _bool(cfg: LRTuningConfig, name: str) -> None:
         _fail(name, getattr(cfg, name), "must be True or False")
 
 
+def _validate_factories(cfg: LRTuningConfig) -> None:
+    """`dataset` and `model`: a built-in name, or a factory that can be imported (not called yet)."""
+    for name, builtins in (("dataset", DATASETS), ("model", MODELS)):
+        value = getattr(cfg, name)
+        if isinstance(value, str) and value in builtins:
+            continue
+        if not factories.is_factory(value):
+            _fail(
+                name,
+                value,
+                "allowed values are " + ", ".join(repr(b) for b in builtins) + ", or a factory: a "
+                "'package.module:function' string or a callable (see lrgym.factories)",
+            )
+        try:
+            hash(value)
+        except TypeError:
+            _fail(name, value, "a factory must be hashable (functions, classes and functools.partial are)")
+        try:
+            factories.resolve(value)
+        except factories.FactoryError as exc:
+            _fail(name, value, str(exc))
+    _choice(cfg, "model_init", factories.MODEL_INITS)
+    if cfg.model_init != "lrgym" and not factories.is_factory(cfg.model):
+        _fail(
+            "model_init",
+            cfg.model_init,
+            "'factory' applies to model factories only; lrgym initialises its built-in models itself",
+        )
+
+
 def _validate(cfg: LRTuningConfig) -> None:
     for name, allowed in (
-        ("dataset", DATASETS),
-        ("model", MODELS),
         ("optimizer", OPTIMIZERS),
         ("action_mode", ACTION_MODES),
         ("features", FEATURE_SETS),
@@ -487,3 +558,73 @@ def _validate_tasks_actions_optimizers(cfg: LRTuningConfig) -> None:
     _int_at_least(cfg, "schedulefree_bn_images", 1)
     if cfg.optimizer == "schedulefree_sgd" and not 0.0 < cfg.momentum < 1.0:
         _fail("momentum", cfg.momentum, "Schedule-Free SGD needs a momentum (interpolation) in (0, 1)")
+
+
+# --- controls beyond the learning rate -------------------------------------------------------------
+
+
+def _real_values(cfg: LRTuningConfig, name: str, low: float, high: float, allowed: str) -> None:
+    values = getattr(cfg, name)
+    if (
+        not isinstance(values, tuple)
+        or len(values) < 2
+        or not all(_is_real(v) and math.isfinite(v) and low <= v < high for v in values)
+    ):
+        _fail(name, values, allowed)
+
+
+def _validate_controls(cfg: LRTuningConfig) -> None:
+    controls = cfg.controls
+    if (
+        not isinstance(controls, tuple)
+        or not controls
+        or controls[0] != "lr"
+        or not all(isinstance(c, str) and c in CONTROLS for c in controls)
+        or len(set(controls)) != len(controls)
+    ):
+        _fail(
+            "controls",
+            controls,
+            "must be a tuple that starts with 'lr', followed by 'momentum' and/or 'weight_decay' (each at "
+            "most once): ('lr',), ('lr', 'momentum'), ('lr', 'weight_decay') or ('lr', 'momentum', "
+            "'weight_decay')",
+        )
+    _real_values(
+        cfg, "momentum_values", 0.0, 1.0, "must be a sequence of at least 2 momentum values, each in [0, 1)"
+    )
+    _real_values(
+        cfg,
+        "weight_decay_values",
+        0.0,
+        math.inf,
+        "must be a sequence of at least 2 finite weight decays, each >= 0",
+    )
+    _real(cfg, "momentum_min", 0.0, 1.0, open_high=True)
+    _real(cfg, "momentum_max", 0.0, 1.0, open_high=True)
+    if cfg.momentum_min >= cfg.momentum_max:
+        _fail("momentum_min", cfg.momentum_min, f"must be smaller than momentum_max={cfg.momentum_max}")
+    _positive(cfg, "weight_decay_min")
+    _positive(cfg, "weight_decay_max")
+    if cfg.weight_decay_min >= cfg.weight_decay_max:
+        _fail(
+            "weight_decay_min",
+            cfg.weight_decay_min,
+            f"must be smaller than weight_decay_max={cfg.weight_decay_max}",
+        )
+
+    extra = controls[1:]
+    if extra and cfg.action_mode == "paper":
+        _fail(
+            "controls",
+            controls,
+            "action_mode='paper' sets the LR only (the original code's two actions); choose another "
+            "action_mode to control momentum or weight decay",
+        )
+    if "momentum" in extra and cfg.optimizer in TUNING_FREE_OPTIMIZERS:
+        _fail(
+            "controls",
+            controls,
+            f"optimizer={cfg.optimizer!r} is tuning-free: its momentum (or beta1) is part of how it "
+            "adapts its own step size, and is not set from outside; momentum control applies to "
+            "'sgd' (momentum) and 'adam' (beta1)",
+        )

@@ -6,7 +6,8 @@ lock so that parallel workers (vector envs, Ray tasks) do not race. A missing or
 dataset raises `DatasetError`, which names the path, what was expected and how to get it; so
 does a data root that is not a directory, or one that cannot be written when a download or an
 unpacking has to write into it (nothing is created or changed then).
-Each dataset is read once per process (`load_dataset` is cached).
+Each dataset is read once per process (`load_dataset` is cached); so is what a dataset factory
+returns (see `lrgym.factories`), which `lrgym.factory_data` checks.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import pickle
 import shutil
 import tarfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from filelock import FileLock
 from torchvision import datasets as tvd
 
-from lrgym import synthetic
-from lrgym.config import FILE_DATASETS, LRTuningConfig
+from lrgym import factories, synthetic
+from lrgym.config import FILE_DATASETS, DatasetInfo, LRTuningConfig
 
 # Where the Debian package `dataset-fashion-mnist` installs the gzip'd IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -342,6 +345,8 @@ def _check_counts(cfg: LRTuningConfig, data: RawDataset, root: Path) -> None:
 
 
 def _read(cfg: LRTuningConfig) -> RawDataset:
+    if factories.is_factory(cfg.dataset):
+        return _load_factory(cfg.dataset)
     if cfg.dataset == "synthetic":
         return RawDataset(
             *synthetic.generate(
@@ -365,7 +370,12 @@ def _read(cfg: LRTuningConfig) -> RawDataset:
 
 
 def dataset_key(cfg: LRTuningConfig) -> tuple:
-    """The options that identify a dataset's contents (configs that agree share one copy)."""
+    """The options that identify a dataset's contents (configs that agree share one copy).
+
+    A factory is identified by itself: its spec string, or the callable (hashed by identity).
+    """
+    if factories.is_factory(cfg.dataset):
+        return ("factory", cfg.dataset)
     if cfg.dataset == "synthetic":
         return (
             "synthetic",
@@ -381,6 +391,27 @@ def dataset_key(cfg: LRTuningConfig) -> tuple:
 
 
 _LOADED: dict[tuple, RawDataset] = {}
+_FACTORY_INFO: dict[tuple, DatasetInfo] = {}
+
+
+def _load_factory(value: str | Callable[..., Any]) -> RawDataset:
+    """A dataset factory's data, called once per process (its facts are kept beside it)."""
+    key = ("factory", value)
+    if key not in _LOADED:
+        from lrgym.factory_data import read_factory  # it imports this module
+
+        _LOADED[key], _FACTORY_INFO[key] = read_factory(value)
+    return _LOADED[key]
+
+
+def factory_dataset_info(value: str | Callable[..., Any]) -> DatasetInfo:
+    """Channels, image size, classes and counts of a dataset factory's data (loaded if need be).
+
+    Raises:
+        DatasetError: the factory fails or returns no valid dataset (see `lrgym.factory_data`).
+    """
+    _load_factory(value)
+    return _FACTORY_INFO[("factory", value)]
 
 
 def load_dataset(cfg: LRTuningConfig) -> RawDataset:

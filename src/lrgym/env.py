@@ -23,8 +23,9 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     ## Description
 
-    Each episode is one training run: a fresh network (WideResNet by default) is trained from a
-    seeded initialisation for a budget of `epochs`. Each step applies the agent's action to the
+    Each episode is one training run: a fresh network (WideResNet by default, or your own model
+    from a `model` factory, on a built-in dataset or your own from a `dataset` factory; see
+    `lrgym.factories`) is trained from a seeded initialisation for a budget of `epochs`. Each step applies the agent's action to the
     learning rate, trains `batches_per_step` mini-batches (or an equal share of the budget,
     `steps_per_epoch` decisions per epoch), evaluates on a fixed validation subset and returns
     the next observation. The question it poses is whether learned control beats good hand
@@ -56,6 +57,15 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     In the schedule-relative modes the factor applies to one decision (it does not accumulate).
 
+    With `controls=("lr", "momentum")`, `("lr", "weight_decay")` or `("lr", "momentum",
+    "weight_decay")` (default `("lr",)`) every mode but `paper` gets one more action entry per
+    control, in that order: a `MultiDiscrete([k, ...])` whose further entries pick from
+    `momentum_values` / `weight_decay_values` in the discrete modes, a `Box(-1, 1, (n,))` whose
+    further entries set momentum (log-linearly in 1 - momentum between `momentum_min` and
+    `momentum_max`: a = 0 gives 0.9) and weight decay (log-linearly between `weight_decay_min`
+    and `weight_decay_max`: a = 0 gives 5e-4) in the others. Momentum is SGD's momentum or
+    Adam's beta1; the tuning-free optimisers refuse momentum control. See `lrgym.actions`.
+
     The LR is always clipped to [`lr_min`, `lr_max`]. An action outside the space (wrong type
     or shape, out of range, NaN) raises `ValueError`.
 
@@ -76,6 +86,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     dataset, ...) before the training signals; those stay last. (The log10 LR signal shows the
     LR itself, which starts at the optimiser's conventional value.)
 
+    With `controls` beyond the LR, one entry per further control comes right before the
+    training signals (after any task features): the momentum (or beta1) itself, and log10 of the
+    weight decay (0 reads as 1e-6); `info` then holds `momentum` / `weight_decay` too.
+
+    With a model factory the weight statistics are those of the model's convolution and linear
+    layers, in the order the model registers them (see `lrgym.factories`).
+
     ## Rewards
 
     Set by `reward`:
@@ -92,7 +109,8 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
 
     ## Starting State
 
-    A freshly initialised network at `initial_lr`, evaluated once on the validation subset.
+    A freshly initialised network at `initial_lr` (and the config's `momentum` and
+    `weight_decay`), evaluated once on the validation subset.
     `reset(seed=...)` seeds the weights, the data order, the augmentation, dropout and the
     validation subset through private generators derived from `self.np_random`; with a task
     distribution the task is drawn from `self.np_random` too, after the run's seed.
@@ -121,14 +139,17 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
     keyword argument (for example `epochs=5`, `action_mode="absolute"`, `device="cuda:1"`),
     plus `render_mode` (`"ansi"` or `"rgb_array"`). Unknown or invalid values raise `ValueError`
     at construction, and so do fields that the tasks of a `task_distribution` set. Nothing is
-    loaded or trained before the first `reset()`. `env.config` is the env's config;
-    `env.task_config` is the current episode's (with its task's overrides).
+    loaded or trained before the first `reset()`, except the data of a dataset factory, which is
+    read (once per process) when the config is built, because the spaces depend on it.
+    `env.config` is the env's config; `env.task_config` is the current episode's (with its
+    task's overrides).
 
     ## Version History
 
     - v0: initial version; task distributions (`LRTuning-TinyMix-v0`, `LRTuning-Mix-v0`), the
       schedule-relative action modes and the tuning-free optimisers were added without changing
-      the episodes of the other presets.
+      the episodes of the other presets; so were model and dataset factories and `controls`
+      beyond the LR (with the default `controls`, episodes are those of before, bit for bit).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -168,6 +189,7 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
         size = features.observation_size(self.config, n_layers)
         if self.config.task_features:
             size += len(tasks.TASK_FEATURES)
+        size += len(self.config.controls) - 1
         bound = features.OBS_BOUND
         self.observation_space = spaces.Box(-bound, bound, shape=(size,), dtype=np.float32)
 
@@ -251,8 +273,13 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
                 + "; call reset() to start a new training run"
             )
         cfg = self._task_config
-        lr = actions.next_lr(cfg, trainer.lr, action, trainer.epoch, decision=self._step)
+        settings = actions.apply_action(cfg, trainer.lr, action, trainer.epoch, decision=self._step)
+        lr = settings.lr
         trainer.set_lr(lr)
+        if settings.momentum is not None:
+            trainer.set_momentum(settings.momentum)
+        if settings.weight_decay is not None:
+            trainer.set_weight_decay(settings.weight_decay)
         done_batches = cfg.batch_boundary(self._step - 1) if self._step else 0
         stats = trainer.train(cfg.batch_boundary(self._step) - done_batches)
         self._step += 1
@@ -342,7 +369,12 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             grad_norm=grad_norm,
             update_ratio=update_ratio,
         )
-        if self.config.task_features:  # before the training signals, which stay last (layout.py)
+        if len(self.config.controls) > 1:  # before the training signals, which stay last (layout.py)
+            controls = features.control_signals(
+                self.config.controls, self._trainer.momentum, self._trainer.weight_decay
+            )
+            signals = np.concatenate([controls, signals])
+        if self.config.task_features:  # before the controls' entries
             signals = np.concatenate([tasks.task_features(self._task_config), signals])
         return features.observation(self._layers, self._task_config, signals)
 
@@ -357,6 +389,8 @@ class LRTuningEnv(gym.Env[np.ndarray, Any]):
             "step": int(self._step),
             "diverged": bool(diverged),
         }
+        for control in self.config.controls[1:]:  # what the optimiser uses from here on
+            info[control] = float(getattr(self._trainer, control))
         if self._task is not None:
             info["task"] = self._task.to_info()
         return info

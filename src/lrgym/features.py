@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from lrgym.config import LRTuningConfig
-from lrgym.layout import TRAINING_SIGNALS
+from lrgym.layout import TRAINING_SIGNALS, WEIGHT_DECAY_FLOOR
 
 OBS_BOUND = 100.0  # every observation entry is clipped to [-OBS_BOUND, OBS_BOUND]
 HISTOGRAM_QUANTILE_BINS = 1024
@@ -245,6 +245,12 @@ def select_layers(layers: Sequence[torch.Tensor], spec: str | tuple[int, ...]) -
 
 def observation_size(cfg: LRTuningConfig, n_layers: int) -> int:
     return n_layers * features_per_layer(cfg) + len(TRAINING_SIGNALS)
+
+
+def control_signals(controls: Sequence[str], momentum: float, weight_decay: float) -> np.ndarray:
+    """The observation entries of the controls after the LR (`lrgym.layout.CONTROL_SIGNALS`)."""
+    values = {"momentum": momentum, "weight_decay": math.log10(max(weight_decay, WEIGHT_DECAY_FLOOR))}
+    return np.array([values[c] for c in controls[1:]], dtype=np.float64)
 
 
 def training_signals(

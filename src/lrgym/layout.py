@@ -2,7 +2,10 @@
 
 - The observation layout: every observation ends with the training signals, in the order of
   `TRAINING_SIGNALS` (weight statistics and any optional entries come before them), so a signal
-  sits at a fixed distance from the end whatever the model, feature set or task.
+  sits at a fixed distance from the end whatever the model, feature set or task. The optional
+  entries are, in this order, the task's settings (`task_features=True`, see `lrgym.tasks`) and
+  one entry per control beyond the LR (`controls`; `CONTROL_SIGNALS` names them), right before
+  the training signals.
 - The seed rule: how `LRTuningEnv.reset` turns the episode's generator into the seed of its
   training run (`lrgym.training.Trainer`), so that code training the same run without the env
   (Population Based Training, overhead benchmarks) trains exactly the run `reset(seed=s)` trains.
@@ -22,6 +25,10 @@ TRAINING_SIGNALS = (
     "log10_grad_norm",
     "log10_update_ratio",
 )
+# The observation entry of each control beyond the LR (whose log10 is a training signal already):
+# the momentum (SGD) / beta1 (Adam) itself, and log10 of the weight decay (0 reads as 1e-6).
+CONTROL_SIGNALS = {"momentum": "momentum", "weight_decay": "log10_weight_decay"}
+WEIGHT_DECAY_FLOOR = 1e-6
 TRAINER_SEED_BOUND = 2**63 - 1  # trainer seeds are drawn uniformly from [0, this)
 
 

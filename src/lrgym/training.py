@@ -22,6 +22,7 @@ from lrgym.models import SeededDropout, build_model
 from lrgym.optimizers import evaluation_weights, make_optimizer, recalibrate_batchnorm
 
 EVAL_SPLITS = ("subset", "val", "test")
+DEFAULT_CONFIG = LRTuningConfig().to_dict()
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,42 @@ class Trainer:
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    # --- momentum and weight decay (the `controls` beyond the LR) --------------------------
+    @property
+    def momentum(self) -> float:
+        """SGD's momentum, or Adam's beta1 (what the optimiser will use at its next step)."""
+        group = self.optimizer.param_groups[0]
+        return float(group["betas"][0] if "betas" in group else group["momentum"])
+
+    def set_momentum(self, momentum: float) -> None:
+        """Sets SGD's momentum (Nesterov where the config asks for it) or Adam's beta1.
+
+        At momentum 0 SGD keeps no velocity: its buffers are dropped, so that a later non-zero
+        momentum starts from the current gradient rather than from a velocity left over from
+        before (PyTorch's SGD would otherwise resume it).
+        """
+        if self.cfg.optimizer not in ("sgd", "adam"):
+            raise ValueError(
+                f"momentum control applies to 'sgd' and 'adam', not optimizer={self.cfg.optimizer!r}"
+            )
+        for group in self.optimizer.param_groups:
+            if "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+                continue
+            group["momentum"] = momentum
+            group["nesterov"] = self.cfg.nesterov and momentum > 0
+            if momentum == 0:
+                for p in group["params"]:
+                    self.optimizer.state.get(p, {}).pop("momentum_buffer", None)
+
+    @property
+    def weight_decay(self) -> float:
+        return float(self.optimizer.param_groups[0]["weight_decay"])
+
+    def set_weight_decay(self, weight_decay: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["weight_decay"] = weight_decay
 
     @property
     def epoch(self) -> float:
@@ -250,6 +287,8 @@ class Trainer:
             raise ValueError("not a Trainer.state_dict() of format 1 (missing or unknown 'format')")
         placement = ("device", "compile", "data_root", "download")
         saved, own = state["config"], self.cfg.to_dict()
+        # A field that a state saved by an older version lacks had its default value then.
+        saved = {**DEFAULT_CONFIG, **saved}
         differ = sorted(k for k in own if k not in placement and saved.get(k) != own[k])
         if differ:
             raise ValueError(

@@ -49,6 +49,8 @@ def single_spaces(env: gym.Env | gym.vector.VectorEnv) -> tuple[gym.Space, gym.S
 def describe_space(space: gym.Space) -> str:
     if isinstance(space, gym.spaces.Discrete):
         return f"Discrete({space.n})"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return f"MultiDiscrete({space.nvec.tolist()})"
     if isinstance(space, gym.spaces.Box):
         return f"Box(shape={space.shape})"
     return str(space)

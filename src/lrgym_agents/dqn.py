@@ -306,6 +306,11 @@ class DQNAgent(Agent):
         self.hp = make_hyperparameters(preset, **hyperparameters)
         if not isinstance(self.observation_space, gym.spaces.Box):
             raise AgentError(f"DQN needs a Box observation space, got {self.observation_space}")
+        if not isinstance(self.action_space, gym.spaces.Discrete):
+            raise AgentError(
+                f"DQN needs a Discrete action space, got {self.action_space} (an env with controls beyond "
+                "the LR has a MultiDiscrete one); use controls=('lr',), or sb3-ppo / sb3-a2c for MultiDiscrete"
+            )
         self.obs_size = int(np.prod(self.observation_space.shape))
         self.n_actions = int(self.action_space.n)
         try:

@@ -145,6 +145,11 @@ ACTION_MODES: dict[str, tuple[str, ...]] = {
     "sac": BOX_MODES,
 }
 
+# Action spaces beyond one dimension (an env with `controls` beyond the LR): MultiDiscrete in the
+# discrete modes, a Box of several entries in the others; the algorithms that take each.
+MULTI_DISCRETE_ALGOS = ("ppo", "a2c")
+MULTI_BOX_ALGOS = ("ppo", "sac")
+
 MODEL_FILE = "model.zip"
 VEC_NORMALIZE_FILE = "vecnormalize.pkl"  # the observation statistics, saved beside the model
 OBS_CLIP = 10.0  # normalised observations are clipped to +-this (as the custom DQN's)
@@ -153,6 +158,19 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 # Constructor arguments the agent sets itself (env and seed come from SB3Agent's own arguments).
 _RESERVED = {"self", "env", "seed", "_init_setup_model"}
+
+
+def _check_multi_dimensional(algo: str, space: gym.Space) -> None:
+    """Refuses an action space of several entries that `algo` cannot drive, naming those that can."""
+    if isinstance(space, gym.spaces.MultiDiscrete) and algo not in MULTI_DISCRETE_ALGOS:
+        allowed = ", ".join(f"sb3-{a}" for a in MULTI_DISCRETE_ALGOS)
+        raise AgentError(
+            f"sb3-{algo} cannot drive a MultiDiscrete action space ({space}, from controls beyond the LR); "
+            f"use {allowed}, or a Box action_mode with sb3-ppo or sb3-sac"
+        )
+    if isinstance(space, gym.spaces.Box) and space.shape != (1,) and algo not in MULTI_BOX_ALGOS:
+        allowed = ", ".join(f"sb3-{a}" for a in MULTI_BOX_ALGOS)
+        raise AgentError(f"sb3-{algo} cannot drive a Box action space of shape {space.shape}; use {allowed}")
 
 
 class SB3Agent(Agent):
@@ -196,6 +214,7 @@ class SB3Agent(Agent):
                 "vec_env_cls=SubprocVecEnv), or pass a single env"
             )
         super().__init__(env, seed=seed, name=name or f"sb3-{algo}", action_modes=ACTION_MODES[algo])
+        _check_multi_dimensional(algo, self.action_space)
         self.algo = algo
         self.episodes_done = 0  # episodes finished while learning (over all sub-envs)
         self.episode_steps = _episode_steps(env)
@@ -254,12 +273,15 @@ class SB3Agent(Agent):
         self._logger_ready = True
 
     def _act(self, obs: np.ndarray, deterministic: bool) -> int | np.ndarray:
-        """The action for one observation: an int (discrete modes) or a float32 array of shape (1,)."""
+        """The action for one observation: an int (discrete modes), an int64 array (MultiDiscrete)
+        or a float32 array of the Box's shape."""
         if self.vec_normalize is not None:
             obs = self.vec_normalize.normalize_obs(obs)
         action, _ = self.model.predict(obs, deterministic=deterministic)
         if isinstance(self.action_space, gym.spaces.Discrete):
             return int(np.asarray(action).reshape(()))
+        if isinstance(self.action_space, gym.spaces.MultiDiscrete):
+            return np.asarray(action, dtype=np.int64).reshape(self.action_space.shape)
         return np.asarray(action, dtype=np.float32).reshape(self.action_space.shape)
 
     def hyperparameters(self) -> dict[str, Any]:
