@@ -86,7 +86,9 @@ def run(hyp: Hyp) -> dict[str, Any]:
                     "immediate": _mean_se(immediate),
                     "final_full_val": _mean_se(final_val),
                     "final_test": _mean_se(final_test),
-                    "signs_disagree": int(sum(np.sign(i) != np.sign(f) for i, f in zip(immediate, final_val, strict=True))),
+                    "signs_disagree": int(
+                        sum(np.sign(i) != np.sign(f) for i, f in zip(immediate, final_val, strict=True))
+                    ),
                 }
             )
     rewards = np.array([base[s]["rewards"] for s in hyp.seeds])  # (seeds, steps)

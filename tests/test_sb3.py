@@ -220,7 +220,9 @@ def test_vec_env_action_mode_is_checked_against_config() -> None:
 
 # --- 4. bad input ---------------------------------------------------------------------------
 def test_wrong_action_mode_names_allowed_modes() -> None:
-    with pytest.raises(AgentError, match=r"'absolute'.*\['discrete', 'paper', 'schedule_relative_discrete'\]"):
+    with pytest.raises(
+        AgentError, match=r"'absolute'.*\['discrete', 'paper', 'schedule_relative_discrete'\]"
+    ):
         SB3Agent(make_env(action_mode="absolute"), algo="dqn")
     with pytest.raises(AgentError, match=r"'discrete'.*\['continuous', 'absolute', 'schedule_relative'\]"):
         make_agent("sb3-sac", make_env())
