@@ -100,8 +100,8 @@ def test_pinned_tasks_by_index_and_by_dict() -> None:
     assert info["task"] == {"distribution": "tinymix", "set": "test", "index": 0, "overrides": dist.test[0]}
     assert env.task_config == tasks.task_config(env.config, dist.test[0])
     # A dict that is a task of the other half is recognised; a new one runs as given.
-    _, info = env.reset(seed=0, options={"task": dict(dist.train[-1])})
-    assert (info["task"]["set"], info["task"]["index"]) == ("train", len(dist.train) - 1)
+    _, info = env.reset(seed=0, options={"task": dict(dist.train[0])})
+    assert (info["task"]["set"], info["task"]["index"]) == ("train", 0)
     new = {"batch_size": 64, "synthetic_seed": dist.test[0]["synthetic_seed"]}  # a dataset made already
     _, info = env.reset(seed=0, options={"task": new})
     assert info["task"]["set"] is None and info["task"]["index"] is None
