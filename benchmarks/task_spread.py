@@ -15,8 +15,10 @@ This measures that for cosine schedules, on the CPU:
 It reports (a) the spread: the largest over the smallest per-task best peak on the test tasks
 (target >= 8, in multipliers; in absolute LRs the spread is larger still, since SGD and Adam
 start 100x apart), and (b) the gap: mean test accuracy of the per-task best peaks minus that of
-the single best multiplier, on the test tasks (target >= 3 points). Selection never reads test
-accuracy. Results go to benchmarks/results/task_spread-latest.json.
+the single best multiplier, on the test tasks (target >= 3 points). Beside the single best it
+also scores one multiplier per optimiser (each chosen on the train tasks of that optimiser): the
+part of the gap that knowing the optimiser closes without any adaptation. Selection never reads
+test accuracy. Results go to benchmarks/results/task_spread-latest.json.
 
 Usage (from the repository root; one process, one thread):
     python -m benchmarks.task_spread            # the measurement (tens of minutes on one core)
@@ -133,48 +135,92 @@ class Runs:
         return self.done[key]
 
 
-def choices(val: dict[str, dict[int, dict[float, list[float]]]]) -> tuple[dict[int, float], float]:
-    """Each test task's best multiplier and the single best one for the train tasks, both by
-    mean final full-validation accuracy (`val`: by task set, task, multiplier, one per seed)."""
-    best = {task: choose_peak(table) for task, table in val["test"].items()}
+Accuracies = dict[str, dict[int, dict[float, list[float]]]]  # by task set, task, multiplier: one per seed
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The multipliers chosen on validation accuracy."""
+
+    per_task: dict[int, float]  # each test task's best
+    single: float  # the best for all train tasks together
+    per_optimizer: dict[str, float]  # the best for the train tasks of each optimiser
+
+    def for_optimizer(self, optimizer: str) -> float:
+        return self.per_optimizer.get(optimizer, self.single)
+
+
+def _pooled_best(tables: list[dict[float, list[float]]]) -> float:
     pooled: dict[float, list[float]] = {}
-    for table in val["train"].values():
+    for table in tables:
         for multiplier, accs in table.items():
             pooled.setdefault(multiplier, []).extend(accs)
-    return best, choose_peak(pooled)
+    return choose_peak(pooled)
+
+
+def choices(val: Accuracies, optimizer: dict[str, dict[int, str]]) -> Choices:
+    """Each test task's best multiplier, the single best one for the train tasks, and the best
+    one for the train tasks of each optimiser, all by mean final full-validation accuracy.
+
+    Args:
+        val: final full-validation accuracies.
+        optimizer: every task's optimiser, by task set and task.
+    """
+    names = sorted({optimizer["train"][task] for task in val["train"]})
+    return Choices(
+        per_task={task: choose_peak(table) for task, table in val["test"].items()},
+        single=_pooled_best(list(val["train"].values())),
+        per_optimizer={
+            name: _pooled_best([t for task, t in val["train"].items() if optimizer["train"][task] == name])
+            for name in names
+        },
+    )
 
 
 def summarise(
     hyp: Hyp,
-    val: dict[str, dict[int, dict[float, list[float]]]],
+    val: Accuracies,
     test_at: dict[int, dict[float, list[float]]],
     initial_lr: dict[int, float],
+    optimizer: dict[str, dict[int, str]],
 ) -> dict[str, Any]:
-    """The spread and the gap from validation accuracies and evaluation-seed test accuracies.
+    """The spread and the gaps from validation accuracies and evaluation-seed test accuracies.
 
     Args:
         hyp: the measurement's settings (its targets).
-        val: final full-validation accuracies by task set, task, multiplier (one per seed).
+        val: final full-validation accuracies.
         test_at: test accuracies on the evaluation seeds by test task and multiplier (at least
-            each task's best and the single best).
+            at every multiplier `choices` picks for the task).
         initial_lr: every test task's initial LR (to express its best peak in absolute terms).
+        optimizer: every task's optimiser, by task set and task.
     """
-    best, single = choices(val)
+    chosen = choices(val, optimizer)
+    best = chosen.per_task
     per_task = [float(np.mean(test_at[task][best[task]])) for task in best]
-    at_single = [float(np.mean(test_at[task][single])) for task in best]
+    at_single = [float(np.mean(test_at[task][chosen.single])) for task in best]
+    at_optimizer = [
+        float(np.mean(test_at[task][chosen.for_optimizer(optimizer["test"][task])])) for task in best
+    ]
     spread = max(best.values()) / min(best.values())
     absolute = {task: best[task] * initial_lr[task] for task in best}
     gap = float(np.mean(per_task) - np.mean(at_single))
     return {
         "per_task_best_multiplier": {str(task): best[task] for task in best},
         "per_task_best_peak_lr": {str(task): lr for task, lr in absolute.items()},
-        "single_best_multiplier": single,
+        "single_best_multiplier": chosen.single,
+        "single_best_multiplier_per_optimizer": chosen.per_optimizer,
         "spread": spread,
         "spread_absolute_lr": max(absolute.values()) / min(absolute.values()),
         "mean_test_acc_per_task_best": float(np.mean(per_task)),
         "mean_test_acc_single_best": float(np.mean(at_single)),
-        "per_task_test_acc": {"per_task_best": per_task, "single_best": at_single},
+        "mean_test_acc_single_best_per_optimizer": float(np.mean(at_optimizer)),
+        "per_task_test_acc": {
+            "per_task_best": per_task,
+            "single_best": at_single,
+            "single_best_per_optimizer": at_optimizer,
+        },
         "gap": gap,
+        "gap_to_single_best_per_optimizer": float(np.mean(per_task) - np.mean(at_optimizer)),
         "spread_meets_target": spread >= hyp.spread_target,
         "gap_meets_target": gap >= hyp.gap_target,
     }
@@ -187,24 +233,25 @@ def measure(hyp: Hyp, cache: Path | None) -> dict[str, Any]:
     if hyp.max_tasks is not None:
         count = {name: min(n, hyp.max_tasks) for name, n in count.items()}
     seeds = {"train": hyp.train_seeds, "test": hyp.selection_seeds}
-    val: dict[str, dict[int, dict[float, list[float]]]] = {"train": {}, "test": {}}
+    val: Accuracies = {"train": {}, "test": {}}
     for name in ("test", "train"):
         for task in range(count[name]):
             val[name][task] = {
                 m: [runs.get(name, task, m, s)["full_val_acc"] for s in seeds[name]] for m in hyp.multipliers
             }
-    best, single = choices(val)
+    optimizer = {name: {t: runs.task(name, t)["optimizer"] for t in val[name]} for name in val}
+    chosen = choices(val, optimizer)
     test_at = {
         task: {
             m: [runs.get("test", task, m, s)["test_acc"] for s in hyp.evaluation_seeds]
-            for m in {best[task], single}
+            for m in {chosen.per_task[task], chosen.single, chosen.for_optimizer(optimizer["test"][task])}
         }
         for task in val["test"]
     }
     initial_lr = {task: runs.initial_lr("test", task) for task in val["test"]}
     episodes = [{"key": list(k), **v} for k, v in sorted(runs.done.items(), key=lambda kv: str(kv[0]))]
     return {
-        "summary": summarise(hyp, val, test_at, initial_lr),
+        "summary": summarise(hyp, val, test_at, initial_lr, optimizer),
         "validation": {
             name: {str(t): {str(m): accs for m, accs in table.items()} for t, table in by_task.items()}
             for name, by_task in val.items()
@@ -234,6 +281,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"spread {s['spread']:.1f}x (target >= {hyp.spread_target:g}x; absolute LRs {s['spread_absolute_lr']:.0f}x); "
         f"gap {100 * s['gap']:.1f} points of test accuracy (target >= {100 * hyp.gap_target:g}): "
         f"{100 * s['mean_test_acc_per_task_best']:.1f}% per-task best vs {100 * s['mean_test_acc_single_best']:.1f}% single best\n"
+        f"one multiplier per optimizer {s['single_best_multiplier_per_optimizer']}: "
+        f"{100 * s['mean_test_acc_single_best_per_optimizer']:.1f}%, "
+        f"gap {100 * s['gap_to_single_best_per_optimizer']:.1f} points\n"
         f"{result['episodes_run']} episodes, {result['cpu_seconds'] / 60:.1f} CPU minutes"
     )
     if not args.toy:
