@@ -18,9 +18,16 @@ from lrgym.presets import PRESETS
 from lrgym.training import Trainer
 
 MIX_PRESETS = {"LRTuning-TinyMix-v0": "tinymix", "LRTuning-Mix-v0": "mix"}
-# TinyMix with cheap evaluations (the fields its tasks leave alone): a reset costs one model
-# and a 50-image evaluation, plus generating the task's dataset the first time it is used.
-CHEAP_EVAL = {"val_subset_size": 50, "synthetic_test_size": 100, "eval_batch_size": 100}
+# TinyMix with a small dataset and cheap evaluations (fields its tasks leave alone): a reset
+# costs one model and a 50-image evaluation, plus generating the task's dataset the first time.
+# 1400 training images still give every task a mini-batch per decision.
+CHEAP_EVAL = {
+    "synthetic_train_size": 1500,
+    "val_size": 100,
+    "val_subset_size": 50,
+    "synthetic_test_size": 100,
+    "eval_batch_size": 100,
+}
 
 
 def _env(**kwargs) -> LRTuningEnv:
