@@ -93,16 +93,18 @@ CHEAP = {
 # The Mix presets' tasks set the data, the model, the batch and the budget: TinyMix keeps its
 # tasks with cheap evaluations; Mix (real datasets, absent here) runs TinyMix's tasks under its
 # own observation, actions and LR range.
-CHEAP_TINYMIX = {"val_subset_size": 50, "synthetic_test_size": 100, "eval_batch_size": 100}
+# 1400 training images still give every TinyMix task a mini-batch per decision (batch 256 x 4
+# epochs: 20 mini-batches for 20 decisions).
+CHEAP_TINYMIX = {
+    "synthetic_train_size": 1500,
+    "val_size": 100,
+    "val_subset_size": 50,
+    "synthetic_test_size": 100,
+    "eval_batch_size": 100,
+}
 CHEAP_BY_ID = {
     "LRTuning-TinyMix-v0": CHEAP_TINYMIX,
-    "LRTuning-Mix-v0": {
-        **CHEAP_TINYMIX,
-        "task_distribution": "tinymix",
-        "device": "cpu",
-        "synthetic_train_size": 4000,
-        "val_size": 1000,
-    },
+    "LRTuning-Mix-v0": {**CHEAP_TINYMIX, "task_distribution": "tinymix", "device": "cpu"},
 }
 
 

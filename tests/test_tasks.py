@@ -18,9 +18,16 @@ from lrgym.presets import PRESETS
 from lrgym.training import Trainer
 
 MIX_PRESETS = {"LRTuning-TinyMix-v0": "tinymix", "LRTuning-Mix-v0": "mix"}
-# TinyMix with cheap evaluations (the fields its tasks leave alone): a reset costs one model
-# and a 50-image evaluation, plus generating the task's dataset the first time it is used.
-CHEAP_EVAL = {"val_subset_size": 50, "synthetic_test_size": 100, "eval_batch_size": 100}
+# TinyMix with a small dataset and cheap evaluations (fields its tasks leave alone): a reset
+# costs one model and a 50-image evaluation, plus generating the task's dataset the first time.
+# 1400 training images still give every task a mini-batch per decision.
+CHEAP_EVAL = {
+    "synthetic_train_size": 1500,
+    "val_size": 100,
+    "val_subset_size": 50,
+    "synthetic_test_size": 100,
+    "eval_batch_size": 100,
+}
 
 
 def _env(**kwargs) -> LRTuningEnv:
@@ -100,8 +107,8 @@ def test_pinned_tasks_by_index_and_by_dict() -> None:
     assert info["task"] == {"distribution": "tinymix", "set": "test", "index": 0, "overrides": dist.test[0]}
     assert env.task_config == tasks.task_config(env.config, dist.test[0])
     # A dict that is a task of the other half is recognised; a new one runs as given.
-    _, info = env.reset(seed=0, options={"task": dict(dist.train[-1])})
-    assert (info["task"]["set"], info["task"]["index"]) == ("train", len(dist.train) - 1)
+    _, info = env.reset(seed=0, options={"task": dict(dist.train[0])})
+    assert (info["task"]["set"], info["task"]["index"]) == ("train", 0)
     new = {"batch_size": 64, "synthetic_seed": dist.test[0]["synthetic_seed"]}  # a dataset made already
     _, info = env.reset(seed=0, options={"task": new})
     assert info["task"]["set"] is None and info["task"]["index"] is None

@@ -44,7 +44,9 @@ TINY = LRTuningConfig(
 # holds every task's cosine down to its last decision (Adam's 1e-3 / 16 x 0.006 is 4e-7).
 TINYMIX = LRTuningConfig(
     task_distribution="tinymix",
-    dataset="synthetic",
+    dataset="synthetic",  # the task fields' own values (tasks set them) describe a typical task
+    depth=10,
+    width=1,
     device="cpu",
     synthetic_train_size=4000,  # 3000 training images after the split
     synthetic_test_size=1000,
