@@ -111,6 +111,25 @@ VARIANTS: dict[str, Variant] = {
     "dqn-relative-gamma1": Variant(
         "dqn", "schedule-relative factors, gamma 1", env_kwargs=RELATIVE, agent_kwargs={"gamma": 1.0}
     ),
+    "dqn-relative-mc": Variant(
+        "dqn",
+        "schedule-relative factors, gamma 1, whole-episode returns",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"gamma": 1.0, "n_step": 20},
+    ),
+    "dqn-relative-gs4": Variant(
+        "dqn",
+        "schedule-relative factors, 4 gradient updates per step",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"gradient_steps": 4},
+    ),
+    "dqn-relative-2x": Variant(
+        "dqn",
+        "schedule-relative factors, twice the budget over 2 envs",
+        env_kwargs=RELATIVE,
+        train_steps=2 * DEFAULT_STEPS,
+        num_envs=2,
+    ),
     "dqn-small-obs": Variant(
         "dqn",
         "gamma 1, weight statistics of the last layer only (20 inputs, not 150)",
