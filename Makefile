@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup  # two workers; see tests/conftest.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -15,6 +18,42 @@ from lrgym.presets import TINY
 # (vector envs, Ray) run beside the main process.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# `make test` runs the suite on two pytest-xdist workers with `--dist loadgroup`. Each test module
+# stays on one worker, so its module-scoped fixtures (toy suite runs, trained agents) are built
+# once; the modules that start Ray share one worker (two Ray instances would oversubscribe two
+# cores) and, but for the executor tests that start their own, the instance `ray_instance` starts.
+RAY_MODULES = ("test_pbt", "test_ray_runner", "test_rllib")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else item.nodeid
+        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[Any]:
+    """Ray, started once per test process (num_cpus=2): call `start_ray(ray)` before each use, as
+    a test may shut it down to check how code starts its own."""
+    ray = pytest.importorskip("ray")
+    try:
+        yield ray
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def start_ray(ray: Any, module_name: str) -> None:
+    """Starts the shared local Ray instance if it is not running (skips where it cannot start),
+    and lets the test module's own functions travel to Ray workers by value."""
+    if not ray.is_initialized():
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        except Exception as error:  # any failure to start means: no Ray here
+            pytest.skip(f"a local Ray instance cannot start on this machine: {error!r}")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[module_name])
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import start_ray
 
 from benchmarks import runner, suites
 from benchmarks._record import code_state, read_record
@@ -30,17 +30,9 @@ CLUSTER_AGENTS = ("dqn",)  # the jobs whose files travel both ways: a model out,
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as error:  # any failure to start means: no Ray here
-        pytest.skip(f"a local Ray instance cannot start on this machine: {error!r}")
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # probes travel by value
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+def ray_session(ray_instance: Any) -> Any:
+    start_ray(ray_instance, __name__)  # probes travel by value
+    return ray_instance
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import FAST_TINY_KWARGS
+from conftest import FAST_TINY_KWARGS, start_ray
 
 import lrgym.integrations.rllib as rllib_integration
 from lrgym.integrations.optional import require
@@ -135,21 +134,13 @@ def test_episode_metrics_callback_logs_final_infos() -> None:
 
 # --- a local Ray instance ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
+def ray_session(ray_instance: Any) -> Any:
     pytest.importorskip("ray.rllib")
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as error:  # any failure to start means: no cluster here
-        pytest.skip(f"a local Ray instance cannot start on this machine: {error!r}")
     # Test-module functions and classes (the faulty env) travel to the env runners by value:
     # the runners cannot import this file.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        register_rllib_envs()
-        yield ray
-    finally:
-        ray.shutdown()
+    start_ray(ray_instance, __name__)
+    register_rllib_envs()
+    return ray_instance
 
 
 def ppo_config(env_id: str, env_config: dict[str, Any]) -> Any:

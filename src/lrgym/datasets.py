@@ -344,21 +344,24 @@ def _check_counts(cfg: LRTuningConfig, data: RawDataset, root: Path) -> None:
         )
 
 
+def _synthetic_options(cfg: LRTuningConfig) -> tuple:
+    """The options of `synthetic.generate`, in its order: what decides a synthetic dataset."""
+    return (
+        cfg.synthetic_seed,
+        cfg.synthetic_train_size,
+        cfg.synthetic_test_size,
+        cfg.synthetic_image_size,
+        cfg.synthetic_channels,
+        cfg.synthetic_classes,
+        cfg.synthetic_noise,
+    )
+
+
 def _read(cfg: LRTuningConfig) -> RawDataset:
     if factories.is_factory(cfg.dataset):
         return _load_factory(cfg.dataset)
     if cfg.dataset == "synthetic":
-        return RawDataset(
-            *synthetic.generate(
-                cfg.synthetic_seed,
-                cfg.synthetic_train_size,
-                cfg.synthetic_test_size,
-                cfg.synthetic_image_size,
-                cfg.synthetic_channels,
-                cfg.synthetic_classes,
-                cfg.synthetic_noise,
-            )
-        )
+        return RawDataset(*synthetic.generate(*_synthetic_options(cfg)))
     root = resolve_data_root(cfg.data_root)
     check_data_root(root)
     if cfg.dataset in CIFAR_CLASSES:
@@ -377,16 +380,7 @@ def dataset_key(cfg: LRTuningConfig) -> tuple:
     if factories.is_factory(cfg.dataset):
         return ("factory", cfg.dataset)
     if cfg.dataset == "synthetic":
-        return (
-            "synthetic",
-            cfg.synthetic_seed,
-            cfg.synthetic_train_size,
-            cfg.synthetic_test_size,
-            cfg.synthetic_image_size,
-            cfg.synthetic_channels,
-            cfg.synthetic_classes,
-            cfg.synthetic_noise,
-        )
+        return ("synthetic", *_synthetic_options(cfg))
     return (cfg.dataset, str(resolve_data_root(cfg.data_root)))
 
 
