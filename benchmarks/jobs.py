@@ -14,6 +14,9 @@ one record, `<results>/runs/<job id>.json` (`benchmarks/_record.py`). Kinds:
                    training seed, then its greedy policy on every evaluation seed, in one process
                    (its save/load are optional, so the trained agent is not reloaded).
 
+Under the "tasks" protocol `train` is the same (its env draws train tasks), and `evaluate` and
+`tune` pin tasks at every reset: `benchmarks/task_jobs.py`.
+
 Every record holds what decided its result, as `inputs` (and their hash, `job_fingerprint`): the
 suite's fingerprint, the job's kind, agent and seeds, the resolved env config of every env it
 built and the agent's resolved hyperparameters. `benchmarks/resume.py` compares them with what a
@@ -34,7 +37,7 @@ import gymnasium as gym
 
 from benchmarks import contract
 from benchmarks._record import JobClock, job_record, write_record
-from benchmarks.suites import JOB_ENV_OVERRIDES, MODELS_DIR, RUNS_DIR, Suite, suite_from_dict
+from benchmarks.suites import MODELS_DIR, RUNS_DIR, Suite, suite_from_dict
 from lrgym_agents.rollout import StepRecord
 
 Job = dict[str, Any]
@@ -42,11 +45,20 @@ Job = dict[str, Any]
 RANDOM_AGENT_SEED = 0  # seeds the random agent's own action generator
 EVALUATION_KINDS = ("evaluate", "alternate", "train_evaluate")  # kinds that run the evaluation seeds
 LEARNING_KINDS = ("train", "alternate", "train_evaluate")  # kinds that spend the training budget
+JOB_ROLES = {  # the env roles each kind of job builds (others: its agent's role, `agent_role`)
+    "train": ("learn",),
+    "tune": ("schedule",),
+    "alternate": ("learn", "evaluate"),
+    "train_evaluate": ("learn", "evaluate"),
+}
+# Fields of the "tasks" protocol's jobs (`benchmarks/task_plan.py`) that decide their results.
+TASK_JOB_FIELDS = ("schedule", "task_set", "tasks", "peaks", "multipliers", "optimizer")
 
 
 # --- envs, agents and what decided a result -------------------------------------------------------
-def make_env(suite: Suite, role: str) -> gym.Env:
-    """The suite's env for a role of `JOB_ENV_OVERRIDES` ("learn", "evaluate", "schedule").
+def make_env(suite: Suite, role: str, agent: str | None = None) -> gym.Env:
+    """The suite's env for a role of `Suite.roles()` ("learn", "evaluate", "schedule", ...),
+    with the env overrides of `agent` if it is one of the suite's variants.
 
     Raises:
         RuntimeError: the env built for the id does not have the config the suite resolves (and
@@ -54,9 +66,8 @@ def make_env(suite: Suite, role: str) -> gym.Env:
     """
     import lrgym  # noqa: F401 - registers the LRTuning environments
 
-    overrides = JOB_ENV_OVERRIDES[role]
-    env = gym.make(suite.env_id, **{**suite.env_kwargs, **overrides})
-    built, resolved = env.unwrapped.config.to_dict(), suite.config(**overrides).to_dict()
+    env = gym.make(suite.env_id, **suite.role_kwargs(role, agent))
+    built, resolved = env.unwrapped.config.to_dict(), suite.role_config(role, agent).to_dict()
     if _json(built) != _json(resolved):
         changed = sorted(k for k in resolved if _json(built.get(k)) != _json(resolved[k]))
         raise RuntimeError(
@@ -68,9 +79,33 @@ def make_env(suite: Suite, role: str) -> gym.Env:
 
 def agent_role(job: Job, suite: Suite) -> str:
     """The role of the env a job's agent is built with."""
+    if suite.protocol == "tasks":
+        from benchmarks import task_jobs
+
+        return task_jobs.agent_role(job)
     if job["kind"] in LEARNING_KINDS:
         return "learn"
     return "schedule" if job["kind"] == "tune" or job["agent"] in suite.schedules else "evaluate"
+
+
+def job_roles(job: Job, suite: Suite) -> tuple[str, ...]:
+    """The roles of every env a job builds."""
+    if suite.protocol == "tasks":
+        return (agent_role(job, suite),)
+    return JOB_ROLES.get(job["kind"], (agent_role(job, suite),))
+
+
+def resolve_hyperparameters(job: Job, suite: Suite) -> dict[str, Any]:
+    """The hyperparameters a job's agent resolves now (built as the job builds it, nothing
+    learned): what `benchmarks/resume.py` compares with a finished job's record."""
+    if suite.protocol == "tasks":
+        from benchmarks import task_jobs
+
+        return task_jobs.resolve_hyperparameters(job, suite)
+    env = make_env(suite, agent_role(job, suite), job["agent"])
+    if job.get("factory") and job["kind"] in LEARNING_KINDS:
+        env = contract.BudgetedEnv(env, 0)
+    return _hyperparameters(build_agent(job, suite, env))
 
 
 def build_agent(job: Job, suite: Suite, env: gym.Env) -> Any:
@@ -81,11 +116,12 @@ def build_agent(job: Job, suite: Suite, env: gym.Env) -> Any:
     from lrgym_agents.registry import make_agent
 
     name = job["agent"]
+    registered = suite.registry_agent(name)
     if name in suite.schedules:
         return make_agent(name, env, peak_lr=job["peak"])
-    if name == "random":
-        return make_agent(name, env, seed=job["train_seed"])
-    return make_agent(name, env, seed=job["train_seed"], **suite.agent_kwargs.get(name, {}))
+    if registered == "random":
+        return make_agent(registered, env, seed=job["train_seed"])
+    return make_agent(registered, env, seed=job["train_seed"], **suite.agent_kwargs.get(name, {}))
 
 
 def job_inputs(
@@ -93,10 +129,13 @@ def job_inputs(
 ) -> dict[str, Any]:
     """What decides a job's result: the suite's fingerprint, the job's kind, agent (and a factory's
     source), seeds, budget and peak, the env config of each role it used, the agent's resolved
-    hyperparameters. JSON-normalised, so that recorded and resolved inputs compare equal."""
+    hyperparameters, and under the "tasks" protocol its tasks, schedule and peaks
+    (`TASK_JOB_FIELDS`). JSON-normalised, so that recorded and resolved inputs compare equal."""
     kind = job["kind"]
+    task_fields = {k: job[k] for k in TASK_JOB_FIELDS if k in job}
     return _json(
         {
+            **({"task_job": task_fields} if task_fields else {}),
             "suite_fingerprint": suite.fingerprint(),
             "kind": kind,
             "agent": job["agent"],
@@ -139,7 +178,7 @@ def run_job(job: Job) -> dict[str, Any]:
 
         torch.set_num_threads(1)  # every job on one thread: comparable wall times on any executor
         suite = suite_from_dict(job["suite"])
-        body = _JOB_KINDS[job["kind"]](job, suite)
+        body = job_kinds(suite)[job["kind"]](job, suite)
         inputs = job_inputs(job, suite, body.pop("_env_configs"), body.pop("_hyperparameters"))
         body = {"inputs": inputs, "job_fingerprint": inputs_fingerprint(inputs), **body}
         record = job_record(job, job["suite"], suite.fingerprint(), clock, body, state=job.get("code_state"))
@@ -168,15 +207,16 @@ class _EpisodeLog:
     def __call__(self, record: StepRecord) -> bool:
         finished = record.finished()
         for episode in finished:
-            self.episodes.append(
-                {
-                    "steps_done": record.steps_done,
-                    "return": episode.episode_return,
-                    "final_val_acc": float(episode.final_info["val_acc"]),
-                    "diverged": bool(episode.final_info["diverged"]),
-                    "lr": episode.lr,
-                }
-            )
+            row = {
+                "steps_done": record.steps_done,
+                "return": episode.episode_return,
+                "final_val_acc": float(episode.final_info["val_acc"]),
+                "diverged": bool(episode.final_info["diverged"]),
+                "lr": episode.lr,
+            }
+            if "task" in episode.final_info:  # a task distribution: which task it trained on
+                row["task"] = episode.final_info["task"]
+            self.episodes.append(row)
         return not (finished and self.stop_at_episode_end)
 
 
@@ -186,7 +226,7 @@ def _config(env: gym.Env) -> dict[str, Any]:
 
 def _train(job: Job, suite: Suite) -> dict[str, Any]:
     # No final validation/test pass while learning: nothing reads it, and it costs time.
-    env = make_env(suite, "learn")
+    env = make_env(suite, "learn", job["agent"])
     agent = build_agent(job, suite, env)
     hyperparameters = _hyperparameters(agent)
     log = _EpisodeLog()
@@ -207,17 +247,18 @@ def _evaluate(job: Job, suite: Suite) -> dict[str, Any]:
     from lrgym_agents.registry import agent_class
 
     role = agent_role(job, suite)
-    env = make_env(suite, role)
+    env = make_env(suite, role, job["agent"])
     agent = build_agent(job, suite, env)
     hyperparameters = _hyperparameters(agent)
-    if agent_class(job["agent"]).learns:
+    learns = agent_class(suite.registry_agent(job["agent"])).learns
+    if learns:
         agent.load(_model_dir(job))
     results = evaluate(agent, env, list(suite.eval_seeds))
     return {
         "_env_configs": {role: _config(env)},
         "_hyperparameters": hyperparameters,
         "env_config": _config(env),
-        "learns": agent_class(job["agent"]).learns,
+        "learns": learns,
         "hyperparameters": agent.hyperparameters(),
         "episodes": [r.to_dict() for r in results],
     }
@@ -247,7 +288,8 @@ def _alternate(job: Job, suite: Suite) -> dict[str, Any]:
     from lrgym_agents.evaluation import run_episode
 
     factory = bool(job.get("factory"))
-    train_env, test_env = make_env(suite, "learn"), make_env(suite, "evaluate")
+    train_env = make_env(suite, "learn", job["agent"])
+    test_env = make_env(suite, "evaluate", job["agent"])
     learn_env = contract.BudgetedEnv(train_env, 0) if factory else train_env
     agent = build_agent(job, suite, learn_env)
     hyperparameters = _hyperparameters(agent)
@@ -286,12 +328,12 @@ def _train_evaluate(job: Job, suite: Suite) -> dict[str, Any]:
     """A factory's agent: learn on the training seed within the budget, then greedy evaluation."""
     from lrgym_agents.evaluation import evaluate
 
-    learn_env = contract.BudgetedEnv(make_env(suite, "learn"), suite.train_steps)
+    learn_env = contract.BudgetedEnv(make_env(suite, "learn", job["agent"]), suite.train_steps)
     agent = build_agent(job, suite, learn_env)
     hyperparameters = _hyperparameters(agent)
     agent.learn(suite.train_steps)
     model_dir = _save(agent, job)
-    env = make_env(suite, "evaluate")
+    env = make_env(suite, "evaluate", job["agent"])
     results = evaluate(agent, env, list(suite.eval_seeds))
     return {
         "_env_configs": {"learn": _config(learn_env), "evaluate": _config(env)},
@@ -313,10 +355,20 @@ def _save(agent: Any, job: Job) -> str | None:
     return str(_model_dir(job))
 
 
-_JOB_KINDS: dict[str, Callable[[Job, Suite], dict[str, Any]]] = {
+JobKind = Callable[[Job, Suite], dict[str, Any]]
+_JOB_KINDS: dict[str, JobKind] = {
     "train": _train,
     "evaluate": _evaluate,
     "tune": _tune,
     "alternate": _alternate,
     "train_evaluate": _train_evaluate,
 }
+
+
+def job_kinds(suite: Suite) -> dict[str, JobKind]:
+    """What runs each kind of job of `suite` (the "tasks" protocol's own evaluate and tune)."""
+    if suite.protocol != "tasks":
+        return _JOB_KINDS
+    from benchmarks import task_jobs
+
+    return {"train": _train, "evaluate": task_jobs.evaluate_on_tasks, "tune": task_jobs.tune_on_task}

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.workers < 2:
         parser.error(f"--workers {args.workers}: must be >= 2 (it is compared with one worker)")
-    known = {*suite.learning_agents, *suite.schedules, *(["random"] if suite.random else [])}
+    known = set(runner.agent_names(suite))
     if not set(args.only) <= known:  # an unknown agent would run no job and compare nothing
         parser.error(
             f"--only {sorted(set(args.only) - known)}: not in suite {suite.name!r} ({', '.join(sorted(known))})"

@@ -10,6 +10,10 @@
 - `training.png`: what the learning agents saw while learning (final accuracy of each learning
   episode), or for the alternating protocol the test accuracy after each learning episode.
 
+A suite of the "tasks" protocol gets `interval_estimates.png` and `lr_multiples.png`: the LR at
+every decision as a multiple of its task's conventional LR (median and 25-75% band over the
+test tasks x evaluation seeds), which is what the schedule-relative agents change.
+
 Usage (from the repository root; the runner calls it at the end):
     python -m benchmarks.plots --suite tiny [--toy] [--results-dir DIR]
 """
@@ -151,7 +155,8 @@ def plot_interval_estimates(summary: dict[str, Any], path: Path, title: str) -> 
         ax.set_xlabel("final test accuracy (%)")
         ax.grid(alpha=0.3, axis="x")
     axes[0].set_yticks(range(len(names)), [_summary_label(n, agents[n]) for n in reversed(names)])
-    fig.suptitle(f"{title}: final test accuracy on held-out seeds")
+    held_out = "held-out tasks and seeds" if summary.get("protocol") == "tasks" else "held-out seeds"
+    fig.suptitle(f"{title}: final test accuracy on {held_out}")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -159,7 +164,56 @@ def plot_interval_estimates(summary: dict[str, Any], path: Path, title: str) -> 
 
 
 def _summary_label(name: str, a: dict[str, Any]) -> str:
-    return f"{name} (peak {a['peak_lr']:g})" if a["kind"] == "schedule" else name
+    return f"{name} (peak {a['peak_lr']:g})" if a.get("peak_lr") is not None else name
+
+
+def plot_lr_multiples(runs: dict[str, Any], path: Path, title: str) -> Path:
+    """The LR of every decision / its task's initial LR, median and 25-75% band, one panel per agent."""
+    names = list(runs)
+    colors = _colors(names)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        episodes = [
+            {"m": np.asarray(e["lr"]) / float(e["task_info"]["overrides"]["initial_lr"])}
+            for e in runs[name].episodes
+        ]
+        median, low, high = _band(_padded(episodes, "m"))
+        x = np.arange(1, len(median) + 1)
+        ax.step(x, median, where="pre", color=colors[name], label="median")
+        ax.fill_between(x, low, high, step="pre", color=colors[name], alpha=0.25, label="25-75%")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}, {len(episodes)} runs", fontsize=10)
+        ax.set_xlabel("decision")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("LR / task's initial LR")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: learning rate in multiples of each test task's conventional LR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_task_suite(results_dir: Path, suite: Suite, summary: dict[str, Any] | None = None) -> list[Path]:
+    """The plots of a "tasks" suite (see the module docstring)."""
+    from benchmarks import task_stats
+
+    runs = task_stats.runs_from_records(load_records(results_dir), suite)
+    if not runs:
+        return []
+    summary = summary or task_stats.summarize(results_dir, suite)
+    out = results_dir / PLOTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"suite {suite.name}"
+    return [
+        plot_interval_estimates(summary, out / "interval_estimates.png", title),
+        plot_lr_multiples(runs, out / "lr_multiples.png", title),
+    ]
 
 
 def plot_performance_profile(runs: dict[str, AgentRuns], path: Path, title: str, seed: int) -> Path:
@@ -268,6 +322,8 @@ def _current_summary(results_dir: Path, suite: Suite) -> dict[str, Any]:
 def plot_all(results_dir: Path, suite: Suite, summary: dict[str, Any] | None = None) -> list[Path]:
     """Every plot of the suite from its files and `summary` (computed if not given or stale)."""
     results_dir = Path(results_dir)
+    if suite.protocol == "tasks":
+        return plot_task_suite(results_dir, suite, summary)
     runs = load_runs(results_dir, suite)
     if not runs:
         return []

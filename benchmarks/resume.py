@@ -22,18 +22,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import contract
 from benchmarks._record import RecordError, read_record, state_label
-from benchmarks.jobs import LEARNING_KINDS, agent_role, build_agent, job_inputs, make_env
-from benchmarks.suites import JOB_ENV_OVERRIDES, NOT_FINGERPRINTED, RUNS_DIR, Suite
+from benchmarks.jobs import TASK_JOB_FIELDS, agent_role, job_inputs, job_roles, resolve_hyperparameters
+from benchmarks.suites import NOT_FINGERPRINTED, RUNS_DIR, Suite
 
 MAX_LISTED = 6  # files or differences a message lists before "and N more"
-JOB_ROLES = {  # the env roles each kind of job builds
-    "train": ("learn",),
-    "tune": ("schedule",),
-    "alternate": ("learn", "evaluate"),
-    "train_evaluate": ("learn", "evaluate"),
-}
 
 
 class ResumeError(SystemExit):
@@ -160,19 +153,16 @@ def expected_inputs(job: Mapping[str, Any], suite: Suite, cache: dict[str, Any] 
     agent's hyperparameters by building it as the job does (without learning)."""
     job = dict(job)
     role = agent_role(job, suite)
-    roles = JOB_ROLES.get(job["kind"], (role,))
-    configs = {r: suite.config(**JOB_ENV_OVERRIDES[r]).to_dict() for r in roles}
+    configs = {r: suite.role_config(r, job["agent"]).to_dict() for r in job_roles(job, suite)}
     key = json.dumps(
-        [job["kind"], job["agent"], job.get("factory"), job.get("train_seed"), job.get("peak"), role],
+        [job["kind"], job["agent"], job.get("factory"), job.get("train_seed"), job.get("peak"), role]
+        + [job.get(k) for k in TASK_JOB_FIELDS],
         default=str,
     )
     cache = {} if cache is None else cache
     if key not in cache:
         try:
-            env = make_env(suite, role)
-            if job.get("factory") and job["kind"] in LEARNING_KINDS:
-                env = contract.BudgetedEnv(env, 0)
-            cache[key] = contract.hyperparameters_of(build_agent(job, suite, env))
+            cache[key] = resolve_hyperparameters(job, suite)
         except Exception as exc:  # the job would fail the same way: say so instead of resuming
             cache[key] = {"cannot be built now": f"{type(exc).__name__}: {exc}"}
     return job_inputs(job, suite, configs, cache[key])

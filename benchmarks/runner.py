@@ -15,7 +15,8 @@ that the pure top-level function `run_job` runs and records as one JSON file und
 
 Jobs run in two stages, so that dependencies hold whatever the executor: stage 1 holds the
 training, tuning and random-agent jobs, stage 2 the evaluations that need a trained model or a
-chosen peak. A job whose file exists is skipped, so an interrupted suite resumes where it
+chosen peak. Suites of the "tasks" protocol (a task distribution: train tasks for learning,
+held-out test tasks for every evaluation) plan their jobs in `benchmarks/task_plan.py`. A job whose file exists is skipped, so an interrupted suite resumes where it
 stopped, but only after `benchmarks/resume.py` has checked that every file is intact, written for
 the suite as it resolves now (its fingerprint, and each job's resolved env configs and
 hyperparameters) and by the same code state (commit and diff hash); records of another code
@@ -31,6 +32,7 @@ cluster, say) only has to map `run_job` over job dicts and yield the results.
 Usage (from the repository root):
     python -m benchmarks.runner --suite tiny --workers 2
     python -m benchmarks.runner --suite tiny --toy                  # seconds: the machinery only
+    python -m benchmarks.runner --suite tinymix --workers 2         # learned control across tasks
     python -m benchmarks.runner --suite fashion --only dqn cosine   # a subset of the agents
     python -m benchmarks.runner --suite tiny --ray                  # jobs as Ray tasks, Ray started here
     python -m benchmarks.runner --suite cifar10 --ray-address auto --gpus-per-job 0.5
@@ -50,12 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
-from benchmarks import resume
+from benchmarks import resume, task_plan
 from benchmarks._record import code_state, read_record, state_label, write_json_atomic
 from benchmarks.jobs import RANDOM_AGENT_SEED, run_job
 from benchmarks.suites import RUNS_DIR, Suite, default_results_dir, get_suite
+from benchmarks.tuning import choose_peak
 from benchmarks.workers import ProcessExecutor
 
 __all__ = [
@@ -120,15 +121,6 @@ def tuning_scores(results_dir: Path, schedule: str, peaks: Sequence[float], seed
     return table
 
 
-def choose_peak(table: dict[float, list[float]]) -> float:
-    """The peak with the highest mean full-validation accuracy (a run without one counts as 0);
-    ties go to the smaller peak."""
-    means = {
-        peak: float(np.mean(np.nan_to_num(np.asarray(v, dtype=float), nan=0.0))) for peak, v in table.items()
-    }
-    return max(sorted(means), key=lambda p: means[p])
-
-
 # --- jobs -------------------------------------------------------------------------------------
 def tune_id(schedule: str, peak: float, seed: int) -> str:
     return f"tune-{schedule}-p{peak:g}-s{seed}"
@@ -160,6 +152,8 @@ def stage1_jobs(suite: Suite, results_dir: Path, state: Mapping[str, Any] | None
 
     Longest first, so that a pool finishes them together rather than waiting on a late start.
     """
+    if suite.protocol == "tasks":
+        return task_plan.stage1_jobs(suite, results_dir, state)
     jobs = []
     kind = "alternate" if suite.protocol == "alternate" else "train"
     for agent in suite.learning_agents:
@@ -174,10 +168,10 @@ def stage1_jobs(suite: Suite, results_dir: Path, state: Mapping[str, Any] | None
                 jobs.append(
                     make_job(suite, results_dir, job_id, "tune", schedule, state, peak=peak, train_seed=seed)
                 )
-    if suite.random:
+    for name in (*(["random"] if suite.random else []), *suite.random_variants):
         jobs.append(
             make_job(
-                suite, results_dir, "eval-random", "evaluate", "random", state, train_seed=RANDOM_AGENT_SEED
+                suite, results_dir, f"eval-{name}", "evaluate", name, state, train_seed=RANDOM_AGENT_SEED
             )
         )
     return jobs
@@ -187,6 +181,8 @@ def stage2_jobs(
     suite: Suite, results_dir: Path, state: Mapping[str, Any] | None = None
 ) -> tuple[list[Job], dict[str, str]]:
     """Evaluations whose prerequisites are done, and {job id: agent} of those still blocked."""
+    if suite.protocol == "tasks":
+        return task_plan.stage2_jobs(suite, results_dir, state)
     jobs: list[Job] = []
     blocked: dict[str, str] = {}
     runs = Path(results_dir) / RUNS_DIR
@@ -219,6 +215,20 @@ def stage2_jobs(
             )
         )
     return jobs, blocked
+
+
+def agent_names(suite: Suite) -> list[str]:
+    """The agent names of a suite's results (what `--only` accepts)."""
+    if suite.protocol == "tasks":
+        return task_plan.agent_names(suite)
+    randoms = [*(["random"] if suite.random else []), *suite.random_variants]
+    return [*suite.learning_agents, *suite.schedules, *randoms]
+
+
+def serves(job: Job, suite: Suite, only: Sequence[str]) -> bool:
+    """Whether a job contributes to one of the agents in `only`."""
+    agents = task_plan.served_agents(job, suite) if suite.protocol == "tasks" else {job["agent"]}
+    return bool(agents & set(only))
 
 
 # --- the runner -------------------------------------------------------------------------------
@@ -288,7 +298,7 @@ def run_suite(
                 jobs, blocked = stage2_jobs(suite, results_dir, state)
                 records = resume.read_all(results_dir)
             if only:
-                jobs = [j for j in jobs if j["agent"] in only]
+                jobs = [j for j in jobs if serves(j, suite, only)]
                 blocked = {job_id: agent for job_id, agent in blocked.items() if agent in only}
             resume.check_jobs(jobs, records, suite)
             rep.blocked += list(blocked)
@@ -372,7 +382,7 @@ def stop_on_signals() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--suite", required=True, help="tiny, fashion, cifar10 or paper (benchmarks/suites.py)"
+        "--suite", required=True, help="tiny, fashion, cifar10, paper, tinymix or mix (benchmarks/suites.py)"
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument(
@@ -403,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         suite = get_suite(args.suite, toy_version=args.toy)
     except ValueError as exc:
         parser.error(str(exc))
-    known = {*suite.learning_agents, *suite.schedules, *(["random"] if suite.random else [])}
+    known = set(agent_names(suite))
     if args.only and not set(args.only) <= known:
         parser.error(
             f"--only {sorted(set(args.only) - known)}: not in suite {suite.name!r} ({', '.join(sorted(known))})"

@@ -155,8 +155,13 @@ def score(
         ValueError: an unknown suite, or a name that is taken or unusable.
     """
     suite = get_suite(suite, toy_version=toy) if isinstance(suite, str) else suite
+    if suite.protocol == "tasks":
+        raise ValueError(
+            f"suite {suite.name!r} evaluates on held-out tasks (protocol 'tasks'), which scoring does not "
+            "support yet; score on tiny, fashion, cifar10 or paper"
+        )
     name = name or default_name(agent)
-    taken = {*suite.learning_agents, *suite.schedules, "random", "pbt"}
+    taken = {*runner.agent_names(suite), "random", "pbt"}
     if name in taken or not NAME_PATTERN.match(name):
         raise ValueError(
             f"--name {name!r}: "

@@ -39,6 +39,9 @@ whether they are mixed, records of another configuration, and records without a 
 Cost: rliable's bootstrap calls the statistic once per resample in Python; 10,000 resamples of
 an IQM take a few seconds, so a full suite's summary takes minutes.
 
+Suites of the "tasks" protocol (held-out test tasks of a task distribution) are summarised by
+`benchmarks/task_stats.py`, with these intervals and its own references.
+
 Usage (from the repository root; the runner calls it at the end):
     python -m benchmarks.stats --suite tiny [--toy] [--results-dir DIR]
 """
@@ -320,7 +323,8 @@ def runs_from_records(records: Sequence[dict[str, Any]], suite: Suite) -> dict[s
         if job["kind"] not in EVALUATION_KINDS:
             continue
         name = job["agent"]
-        kind = "schedule" if name in suite.schedules else "random" if name == "random" else "learning"
+        registered = suite.registry_agent(name)
+        kind = "schedule" if name in suite.schedules else "random" if registered == "random" else "learning"
         runs = found.setdefault(
             name, AgentRuns(name, kind, budget_epochs=float(record["env_config"]["epochs"]))
         )
@@ -328,8 +332,9 @@ def runs_from_records(records: Sequence[dict[str, Any]], suite: Suite) -> dict[s
         runs.wall_s += float(record["wall_s"])
         if kind == "schedule":
             runs.peak_lr, runs.tuning = job.get("peak"), job.get("tuning")
-    extra = sorted(set(found) - {*suite.learning_agents, *suite.schedules, "random"})
-    order = [*suite.learning_agents, *extra, *suite.schedules, "random"]
+    randoms = ["random", *suite.random_variants]
+    extra = sorted(set(found) - {*suite.learning_agents, *suite.schedules, *randoms})
+    order = [*suite.learning_agents, *extra, *suite.schedules, *randoms]
     return {name: found[name] for name in order if name in found}
 
 
@@ -352,7 +357,11 @@ def best_schedule(runs: dict[str, AgentRuns]) -> str | None:
 # --- the summary ----------------------------------------------------------------------------
 def summarize(results_dir: Path, suite: Suite, write: bool = True) -> dict[str, Any]:
     """Computes every statistic of the records under `results_dir` and (if `write`) saves
-    summary.json, summary.csv and summary.md there."""
+    summary.json, summary.csv and summary.md there (a "tasks" suite: `task_stats.summarize`)."""
+    if suite.protocol == "tasks":
+        from benchmarks import task_stats  # it imports this module
+
+        return task_stats.summarize(results_dir, suite, write)
     results_dir = Path(results_dir)
     records = load_records(results_dir)
     summary = summarize_runs(
@@ -563,7 +572,12 @@ def provenance_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    """The summary as two markdown tables: final test accuracy, and accuracy over the budget."""
+    """The summary as two markdown tables: final test accuracy, and accuracy over the budget (a
+    "tasks" suite's: `task_stats.markdown_table`)."""
+    if summary.get("protocol") == "tasks":
+        from benchmarks import task_stats
+
+        return task_stats.markdown_table(summary)
     best = summary["best_schedule"]
     fractions = [f"{f:g}" for f in summary["budget_fractions"]]
     half = "0.5" if "0.5" in fractions else fractions[0]

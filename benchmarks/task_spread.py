@@ -40,7 +40,7 @@ import torch
 
 import lrgym  # noqa: F401  (registers the environments)
 from benchmarks._record import save_result
-from benchmarks.runner import choose_peak
+from benchmarks.tuning import Accuracies, choices
 from lrgym import tasks
 from lrgym.actions import absolute_action
 from lrgym_agents.schedules import schedule_lr
@@ -135,48 +135,6 @@ class Runs:
         return self.done[key]
 
 
-Accuracies = dict[str, dict[int, dict[float, list[float]]]]  # by task set, task, multiplier: one per seed
-
-
-@dataclass(frozen=True)
-class Choices:
-    """The multipliers chosen on validation accuracy."""
-
-    per_task: dict[int, float]  # each test task's best
-    single: float  # the best for all train tasks together
-    per_optimizer: dict[str, float]  # the best for the train tasks of each optimiser
-
-    def for_optimizer(self, optimizer: str) -> float:
-        return self.per_optimizer.get(optimizer, self.single)
-
-
-def _pooled_best(tables: list[dict[float, list[float]]]) -> float:
-    pooled: dict[float, list[float]] = {}
-    for table in tables:
-        for multiplier, accs in table.items():
-            pooled.setdefault(multiplier, []).extend(accs)
-    return choose_peak(pooled)
-
-
-def choices(val: Accuracies, optimizer: dict[str, dict[int, str]]) -> Choices:
-    """Each test task's best multiplier, the single best one for the train tasks, and the best
-    one for the train tasks of each optimiser, all by mean final full-validation accuracy.
-
-    Args:
-        val: final full-validation accuracies.
-        optimizer: every task's optimiser, by task set and task.
-    """
-    names = sorted({optimizer["train"][task] for task in val["train"]})
-    return Choices(
-        per_task={task: choose_peak(table) for task, table in val["test"].items()},
-        single=_pooled_best(list(val["train"].values())),
-        per_optimizer={
-            name: _pooled_best([t for task, t in val["train"].items() if optimizer["train"][task] == name])
-            for name in names
-        },
-    )
-
-
 def summarise(
     hyp: Hyp,
     val: Accuracies,
@@ -233,7 +191,7 @@ def measure(hyp: Hyp, cache: Path | None) -> dict[str, Any]:
     if hyp.max_tasks is not None:
         count = {name: min(n, hyp.max_tasks) for name, n in count.items()}
     seeds = {"train": hyp.train_seeds, "test": hyp.selection_seeds}
-    val: Accuracies = {"train": {}, "test": {}}
+    val: dict[str, dict[int, dict[float, list[float]]]] = {"train": {}, "test": {}}
     for name in ("test", "train"):
         for task in range(count[name]):
             val[name][task] = {

@@ -550,8 +550,9 @@ def test_every_suite_keeps_evaluation_seeds_out_of_training(name):
 
 
 def test_suites_have_ten_evaluation_seeds_and_three_training_seeds():
-    for suite in suites.SUITES.values():
-        assert len(suite.eval_seeds) == 10 and len(suite.train_seeds) == 3
+    for suite in suites.SUITES.values():  # the "tasks" suites: tests/test_task_suites.py
+        if suite.protocol != "tasks":
+            assert len(suite.eval_seeds) == 10 and len(suite.train_seeds) == 3
 
 
 def test_overlapping_seeds_are_refused():
