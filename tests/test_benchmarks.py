@@ -65,7 +65,7 @@ def test_toy_suite_writes_every_job_with_provenance_and_metrics(toy_run):
     expected = {f"train-{a}-s{seed}" for a in suite.learning_agents}
     expected |= {f"eval-{a}-s{seed}" for a in suite.learning_agents}
     expected |= {runner.tune_id(s, p, seed) for s in suite.schedules for p in suite.peak_grid}
-    expected |= {f"eval-{s}" for s in suite.schedules} | {"eval-random"}
+    expected |= {f"eval-{s}" for s in suite.schedules} | {"eval-random", "eval-random-relative"}
     assert {p.stem for p in (out / "runs").glob("*.json")} == expected
     assert sorted(executor.jobs) == sorted(expected)  # each job ran exactly once
 
@@ -111,7 +111,8 @@ def test_toy_suite_writes_every_job_with_provenance_and_metrics(toy_run):
 def test_toy_suite_writes_summary_and_plots(toy_run):
     suite, out, _, _ = toy_run
     summary = _read(out / "summary.json")
-    names = {*suite.learning_agents, *suite.schedules, "random"}
+    names = {*suite.learning_agents, *suite.schedules, "random", *suite.random_variants}
+    assert suite.random_variants == ("random-relative",)  # random factors on the cosine, too
     assert set(summary["agents"]) == names
     assert summary["best_schedule"] in suite.schedules
     for name, a in summary["agents"].items():
@@ -549,10 +550,11 @@ def test_every_suite_keeps_evaluation_seeds_out_of_training(name):
         assert suites.suite_from_dict(suite.to_dict()) == suite
 
 
-def test_suites_have_ten_evaluation_seeds_and_three_training_seeds():
+def test_suites_have_ten_evaluation_seeds_and_three_training_seeds_five_on_tiny():
     for suite in suites.SUITES.values():  # the "tasks" suites: tests/test_task_suites.py
         if suite.protocol != "tasks":
-            assert len(suite.eval_seeds) == 10 and len(suite.train_seeds) == 3
+            assert len(suite.eval_seeds) == 10
+            assert len(suite.train_seeds) == (5 if suite.name == "tiny" else 3), suite.name
 
 
 def test_overlapping_seeds_are_refused():
@@ -655,7 +657,13 @@ def test_lrgym_score_trains_and_evaluates_an_agent_beside_the_recorded_baselines
 
     # Its row beside the baselines, with the same statistics and the normalised score.
     summary = json.loads((scored / score.SCORE_JSON).read_text())
-    assert list(summary["agents"]) == [*suite.learning_agents, "mine", *suite.schedules, "random"]
+    assert list(summary["agents"]) == [
+        *suite.learning_agents,
+        "mine",
+        *suite.schedules,
+        "random",
+        "random-relative",
+    ]
     mine, best = summary["agents"]["mine"], summary["best_schedule"]
     assert (
         mine["kind"] == "learning" and mine["bootstrap_levels"] == 2 and mine["runs"] == len(suite.eval_seeds)
