@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n 2 --dist loadgroup  # two workers; see tests/conftest.py
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a test module each; see tests/conftest.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -20,17 +20,11 @@ torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
 
 
-# `make test` runs the suite on two pytest-xdist workers with `--dist loadgroup`. Each test module
+# `make test` runs the suite on two pytest-xdist workers with `--dist loadfile`: each test module
 # stays on one worker, so its module-scoped fixtures (toy suite runs, trained agents) are built
-# once; the modules that start Ray share one worker (two Ray instances would oversubscribe two
-# cores) and, but for the executor tests that start their own, the instance `ray_instance` starts.
-RAY_MODULES = ("test_pbt", "test_ray_runner", "test_rllib")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else item.nodeid
-        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
+# once. (`--dist loadgroup` with `xdist_group` marks did not keep groups together under pytest 9.2
+# and pytest-xdist 3.8.) The Ray test modules of one worker share the Ray instance that
+# `ray_instance` starts, but for the executor tests that start their own.
 
 
 @pytest.fixture(scope="session")
