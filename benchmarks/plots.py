@@ -78,35 +78,51 @@ def _decision_epochs(r: AgentRuns) -> np.ndarray:
     return np.asarray(max((e["epoch"] for e in r.episodes), key=len), dtype=float)
 
 
-def plot_lr_trajectories(runs: dict[str, AgentRuns], best: str | None, path: Path, title: str) -> Path:
-    names = list(runs)
-    colors = _colors(names)
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharey=True, squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        r = runs[name]
-        x = _decision_epochs(r)
-        median, low, high = _band(_padded(r.episodes, "lr"))
-        ax.step(x, median, where="pre", color=colors[name], label="median")
-        ax.fill_between(x, low, high, step="pre", color=colors[name], alpha=0.25, label="25-75%")
-        if best is not None and name != best and r.kind != "schedule":
-            ref = _band(_padded(runs[best].episodes, "lr"))[0]
-            ax.step(_decision_epochs(runs[best]), ref, where="pre", color="0.4", ls="--", label=f"{best}")
-        ax.set_yscale("log")
-        ax.set_title(f"{_label(r)}, {len(r.episodes)} runs", fontsize=10)
-        ax.set_xlabel("epochs trained")
-        ax.grid(alpha=0.3, which="both")
+def _lr_panels(count: int) -> tuple[Any, np.ndarray]:
+    """A grid of `count` panels, up to four a row, sharing the LR axis."""
+    cols = min(4, count)
+    rows = -(-count // cols)
+    return plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharey=True, squeeze=False)
+
+
+def _lr_band(ax: Any, x: np.ndarray, values: np.ndarray, color: Any, title: str, xlabel: str) -> None:
+    """The median and 25-75% band of per-decision LRs (rows: runs), on a log scale."""
+    median, low, high = _band(values)
+    ax.step(x, median, where="pre", color=color, label="median")
+    ax.fill_between(x, low, high, step="pre", color=color, alpha=0.25, label="25-75%")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _save_lr_panels(fig: Any, axes: np.ndarray, count: int, ylabel: str, title: str, path: Path) -> Path:
+    for ax in list(axes.flat)[:count]:
         ax.legend(fontsize=7, loc="lower left")
     for ax in axes[:, 0]:
-        ax.set_ylabel("learning rate (log scale)")
-    for ax in list(axes.flat)[len(names) :]:
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[count:]:
         ax.set_visible(False)
-    fig.suptitle(f"{title}: learning rate at each decision on the evaluation seeds")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+def plot_lr_trajectories(runs: dict[str, AgentRuns], best: str | None, path: Path, title: str) -> Path:
+    names = list(runs)
+    colors = _colors(names)
+    fig, axes = _lr_panels(len(names))
+    for ax, name in zip(axes.flat, names, strict=False):
+        r = runs[name]
+        title_ = f"{_label(r)}, {len(r.episodes)} runs"
+        _lr_band(ax, _decision_epochs(r), _padded(r.episodes, "lr"), colors[name], title_, "epochs trained")
+        if best is not None and name != best and r.kind != "schedule":
+            ref = _band(_padded(runs[best].episodes, "lr"))[0]
+            ax.step(_decision_epochs(runs[best]), ref, where="pre", color="0.4", ls="--", label=f"{best}")
+    suptitle = f"{title}: learning rate at each decision on the evaluation seeds"
+    return _save_lr_panels(fig, axes, len(names), "learning rate (log scale)", suptitle, path)
 
 
 def plot_val_acc(runs: dict[str, AgentRuns], best: str | None, path: Path, title: str) -> Path:
@@ -171,32 +187,17 @@ def plot_lr_multiples(runs: dict[str, Any], path: Path, title: str) -> Path:
     """The LR of every decision / its task's initial LR, median and 25-75% band, one panel per agent."""
     names = list(runs)
     colors = _colors(names)
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharey=True, squeeze=False)
+    fig, axes = _lr_panels(len(names))
     for ax, name in zip(axes.flat, names, strict=False):
         episodes = [
             {"m": np.asarray(e["lr"]) / float(e["task_info"]["overrides"]["initial_lr"])}
             for e in runs[name].episodes
         ]
-        median, low, high = _band(_padded(episodes, "m"))
-        x = np.arange(1, len(median) + 1)
-        ax.step(x, median, where="pre", color=colors[name], label="median")
-        ax.fill_between(x, low, high, step="pre", color=colors[name], alpha=0.25, label="25-75%")
-        ax.set_yscale("log")
-        ax.set_title(f"{name}, {len(episodes)} runs", fontsize=10)
-        ax.set_xlabel("decision")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="lower left")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("LR / task's initial LR")
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    fig.suptitle(f"{title}: learning rate in multiples of each test task's conventional LR")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+        values = _padded(episodes, "m")
+        x = np.arange(1, values.shape[1] + 1)
+        _lr_band(ax, x, values, colors[name], f"{name}, {len(episodes)} runs", "decision")
+    suptitle = f"{title}: learning rate in multiples of each test task's conventional LR"
+    return _save_lr_panels(fig, axes, len(names), "LR / task's initial LR", suptitle, path)
 
 
 def plot_task_suite(results_dir: Path, suite: Suite, summary: dict[str, Any] | None = None) -> list[Path]:

@@ -156,7 +156,9 @@ def interval(
 class IndependentTwoLevelBootstrap(library.StratifiedIndependentBootstrap):
     """rliable's `StratifiedIndependentBootstrap` (each input resampled independently), where an
     input marked in `task_bootstrap` is resampled in two levels as `StratifiedBootstrap` does with
-    `task_bootstrap=True`: its columns with replacement, then its rows within each drawn column."""
+    `task_bootstrap=True`: its last axis (the training seeds) with replacement, then its rows (the
+    evaluation seeds) within each drawn column. Inputs are (runs, training seeds) or (runs, tasks,
+    training seeds); in the second case one draw of training seeds serves every task."""
 
     def __init__(self, *args: np.ndarray, task_bootstrap: Sequence[bool], random_state: Any = None) -> None:
         super().__init__(*args, random_state=random_state)
@@ -168,9 +170,9 @@ class IndependentTwoLevelBootstrap(library.StratifiedIndependentBootstrap):
         pos_indices, kw_indices = super().update_indices()
         for i, two_level in enumerate(self._task_bootstrap):
             if two_level:
-                rows, columns, *rest = pos_indices[i]
-                drawn = np.random.choice(self._args_shapes[i][1], columns.shape, replace=True)
-                pos_indices[i] = (rows, drawn, *rest)
+                *within, columns = pos_indices[i]
+                drawn = np.random.choice(self._args_shapes[i][-1], columns.shape, replace=True)
+                pos_indices[i] = (*within, drawn)
         return pos_indices, kw_indices
 
 

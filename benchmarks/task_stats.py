@@ -195,27 +195,6 @@ def validation_tables(
 
 
 # --- the statistics ---------------------------------------------------------------------------
-class TaskTwoLevelBootstrap(library.StratifiedIndependentBootstrap):
-    """rliable's independent stratified bootstrap of (evaluation seeds, tasks, training seeds)
-    arrays: evaluation seeds resampled within each task (and training seed); an input marked in
-    `two_level` also has its training seeds drawn with replacement, one draw for all tasks."""
-
-    def __init__(self, *args: np.ndarray, two_level: Sequence[bool], random_state: Any = None) -> None:
-        super().__init__(*args, random_state=random_state)
-        if len(two_level) != len(args):
-            raise ValueError(f"two_level has {len(two_level)} entries for {len(args)} inputs")
-        self._two_level = tuple(two_level)
-
-    def update_indices(self) -> tuple[list[tuple[np.ndarray, ...]], dict[str, tuple[np.ndarray, ...]]]:
-        pos_indices, kw_indices = super().update_indices()
-        for i, two_level in enumerate(self._two_level):
-            if two_level:
-                rows, tasks, columns = pos_indices[i]
-                drawn = np.random.choice(self._args_shapes[i][2], columns.shape, replace=True)
-                pos_indices[i] = (rows, tasks, drawn)
-        return pos_indices, kw_indices
-
-
 def average_improvement(x: np.ndarray, y: np.ndarray) -> float:
     """rliable's `metrics.probability_of_improvement` of (runs, tasks) matrices, vectorised over
     the tasks and the pairs of runs: per task the Mann-Whitney U statistic over nx * ny, that is
@@ -248,7 +227,7 @@ def probability_of_improvement(
     training seeds) arrays (`TaskRuns.cube`)."""
     point = float(_improvement(x, y)[0])
     with seeded_global_rng(seed):
-        bootstrap = TaskTwoLevelBootstrap(x, y, two_level=(x_two_level, y_two_level))
+        bootstrap = stats.IndependentTwoLevelBootstrap(x, y, task_bootstrap=(x_two_level, y_two_level))
         low, high = bootstrap.conf_int(_improvement, reps=reps, size=confidence, method="percentile")
     return Estimate(point, float(low[0]), float(high[0]))
 
