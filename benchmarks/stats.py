@@ -20,7 +20,7 @@ restored afterwards):
 
 - IQM (mean of the middle 50% of runs) and mean of the final test accuracy;
 - the normalised score, 0 = the random agent, 1 = the best hand schedule: (s - s_random) /
-  (s_best - s_random) for the IQM and the mean (s the statistic of the agent, of random and of
+  (s_best - s_random) for the IQM and the mean, undefined ("—") where s_best <= s_random (s the statistic of the agent, of random and of
   the best schedule; the references' point estimates are constants of the transformation);
 - the probability of improvement over the best hand schedule: P(X > Y) + P(X = Y)/2 for a random
   run X of the agent and Y of the schedule (`metrics.probability_of_improvement` on the pooled
@@ -230,8 +230,9 @@ def performance_profile(
 
 
 def normalised(e: Estimate, zero: float, one: float) -> Estimate | None:
-    """`e` mapped so that `zero` -> 0 and `one` -> 1 (None when they coincide)."""
-    if not math.isfinite(zero) or not math.isfinite(one) or one == zero:
+    """`e` mapped so that `zero` -> 0 and `one` -> 1; None unless `one` is above `zero` (where the
+    best schedule does not beat random the scale would flip, and the score means nothing)."""
+    if not math.isfinite(zero) or not math.isfinite(one) or one <= zero:
         return None
     scale = 1.0 / (one - zero)
     return Estimate((e.point - zero) * scale, (e.low - zero) * scale, (e.high - zero) * scale)

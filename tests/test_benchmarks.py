@@ -758,3 +758,11 @@ def test_the_readme_example_agent_is_the_example_file_and_fulfils_the_contract()
     assert env.steps == suite.config().num_steps + 2 and len(env.episodes) == 1
     obs, _ = jobs.make_env(suite, "evaluate").reset(seed=1000)
     assert env.action_space.contains(agent.act(obs))
+
+
+def test_normalised_score_is_undefined_where_the_best_schedule_does_not_beat_random():
+    e = stats.Estimate(0.8, 0.7, 0.9)
+    assert stats.normalised(e, zero=0.9, one=0.85) is None  # the scale would flip low and high
+    assert stats.normalised(e, zero=0.9, one=0.9) is None
+    n = stats.normalised(e, zero=0.6, one=1.0)
+    assert (n.point, n.low, n.high) == pytest.approx((0.5, 0.25, 0.75))
