@@ -302,8 +302,8 @@ TINY_SUITE = Suite(
     schedules=("constant", "step", "cosine", "onecycle"),
     peak_grid=(0.05, 0.1, 0.2, 0.4, 0.8),  # learning rates
     train_seeds=(0, 1, 2, 3, 4),  # 5 policies per learning agent, each on the 10 evaluation seeds
-    expected_time="about 2 h with --workers 2 on 2 CPU cores: 20 learning jobs of ~450 CPU-s, 100 tuning "
-    "episodes (estimated from the 3-seed run, which took 60 min)",
+    expected_time="about 1.5-2 h with --workers 2 on 2 CPU cores (an estimate: 20 learning jobs of ~400 CPU-s "
+    "and 360 other episodes of ~5.5 CPU-s)",
 )
 
 # --- fashion: a real dataset on the CPU -----------------------------------------------------
