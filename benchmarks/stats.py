@@ -194,10 +194,24 @@ def probability_of_improvement(
     resampling both independently; a side marked two-level is a (evaluation seeds, training
     seeds) matrix resampled in two levels (see `interval`)."""
     xs, ys = as_matrix(x), as_matrix(y)
-    point = float(_pooled_improvement(xs, ys)[0])
+    return paired_statistic(_pooled_improvement, xs, ys, reps, seed, confidence, (x_two_level, y_two_level))
+
+
+def paired_statistic(
+    statistic: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    reps: int,
+    seed: int,
+    confidence: float,
+    two_level: tuple[bool, bool],
+) -> Estimate:
+    """`statistic(x, y)` (a one-element array) with a percentile interval from resampling `x` and
+    `y` independently, each in two levels where `two_level` says so (`IndependentTwoLevelBootstrap`)."""
+    point = float(statistic(x, y)[0])
     with seeded_global_rng(seed):
-        bootstrap = IndependentTwoLevelBootstrap(xs, ys, task_bootstrap=(x_two_level, y_two_level))
-        low, high = bootstrap.conf_int(_pooled_improvement, reps=reps, size=confidence, method="percentile")
+        bootstrap = IndependentTwoLevelBootstrap(x, y, task_bootstrap=two_level)
+        low, high = bootstrap.conf_int(statistic, reps=reps, size=confidence, method="percentile")
     return Estimate(point, float(low[0]), float(high[0]))
 
 

@@ -225,11 +225,7 @@ def probability_of_improvement(
     """rliable's average probability of improvement of `x` over `y`, the test tasks as its tasks,
     with a percentile interval (see the module docstring). `x`, `y`: (evaluation seeds, tasks,
     training seeds) arrays (`TaskRuns.cube`)."""
-    point = float(_improvement(x, y)[0])
-    with seeded_global_rng(seed):
-        bootstrap = stats.IndependentTwoLevelBootstrap(x, y, task_bootstrap=(x_two_level, y_two_level))
-        low, high = bootstrap.conf_int(_improvement, reps=reps, size=confidence, method="percentile")
-    return Estimate(point, float(low[0]), float(high[0]))
+    return stats.paired_statistic(_improvement, x, y, reps, seed, confidence, (x_two_level, y_two_level))
 
 
 def normalised_value(x: np.ndarray, zero: np.ndarray, one: np.ndarray) -> float:
