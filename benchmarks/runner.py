@@ -379,6 +379,16 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, previous)
 
 
+def suite_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Suite:
+    """The suite `--suite`/`--toy` name, after checking `--workers`; a usage error otherwise."""
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: must be >= 1")
+    try:
+        return get_suite(args.suite, toy_version=args.toy)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -407,12 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     use_ray = args.ray or args.ray_address is not None
     if args.gpus_per_job and not use_ray:
         parser.error("--gpus-per-job needs --ray or --ray-address (the local executors do not place GPUs)")
-    if args.workers < 1:
-        parser.error(f"--workers {args.workers}: must be >= 1")
-    try:
-        suite = get_suite(args.suite, toy_version=args.toy)
-    except ValueError as exc:
-        parser.error(str(exc))
+    suite = suite_from_args(parser, args)
     known = set(agent_names(suite))
     if args.only and not set(args.only) <= known:
         parser.error(

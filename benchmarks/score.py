@@ -265,12 +265,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--allow-mixed", action="store_true", help="with --resume: accept records of another commit or diff"
     )
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error(f"--workers {args.workers}: must be >= 1")
-    try:
-        suite = get_suite(args.suite, toy_version=args.toy)
-    except ValueError as exc:
-        parser.error(str(exc))
+    suite = runner.suite_from_args(parser, args)
     try:
         with runner.stop_on_signals():
             result = score(

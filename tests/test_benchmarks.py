@@ -578,6 +578,10 @@ def test_overlapping_seeds_are_refused():
         ("parallel", ["--only", "nope"], "not in suite 'tiny'"),
         ("parallel", ["--workers", "1"], "must be >= 2"),
         ("parallel", ["--suite", "nope"], "unknown suite"),
+        ("runner", ["--suite", "tiny", "--workers", "0"], "--workers 0: must be >= 1"),
+        ("runner", ["--suite", "nope"], "unknown suite"),
+        ("score", ["--suite", "tiny", "--agent", "m:f", "--workers", "0"], "--workers 0: must be >= 1"),
+        ("score", ["--suite", "nope", "--agent", "m:f"], "unknown suite"),
     ],
 )
 def test_bad_command_lines_name_the_problem(script, argv, message, capsys):
