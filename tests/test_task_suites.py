@@ -16,7 +16,18 @@ import numpy as np
 import pytest
 from rliable import metrics
 
-from benchmarks import _record, flops, jobs, runner, suites, task_jobs, task_plan, task_stats
+from benchmarks import (
+    _record,
+    flops,
+    jobs,
+    runner,
+    stats,
+    suites,
+    task_adaptation,
+    task_jobs,
+    task_plan,
+    task_stats,
+)
 from lrgym import tasks as task_tables
 from lrgym.config import OPTIMIZER_DEFAULT_LR
 
@@ -173,6 +184,22 @@ def test_toy_summary_reports_the_protocol_statistics(toy_run):
     with (out / "summary.csv").open() as f:
         assert len(list(csv.reader(f))) == 1 + len(names)
     assert {p.name for p in (out / "plots").glob("*.png")} == {"interval_estimates.png", "lr_multiples.png"}
+
+
+def test_effective_multipliers_read_back_each_schedules_chosen_multiplier(toy_run):
+    suite, out, _, _ = toy_run
+    summary = _read(out / "summary.json")
+    result = task_adaptation.adaptation(stats.load_records(out), suite, summary)
+    per_task = {str(k): v for k, v in summary["choices"]["per_task"].items()}
+    assert result["per_task_best_multiplier"] == per_task
+    cosine = result["agents"]["cosine-per-task"]["median_effective_multiplier"]
+    assert cosine == pytest.approx(per_task, rel=1e-2)  # a cosine at M x the task's LR reads back M
+    single = result["agents"]["cosine-single"]["median_effective_multiplier"]
+    assert list(single.values()) == pytest.approx([summary["choices"]["single"]] * len(single), rel=1e-2)
+    assert not set(suites.TUNING_FREE) & set(result["agents"])  # their LR is not their step size
+    assert result["largest_relative_factor"] == 4.0
+    table = task_adaptation.markdown(result)
+    assert all(f"| {name} |" in table for name in result["agents"])
 
 
 def test_a_second_run_resumes_without_running_a_job(toy_run):
