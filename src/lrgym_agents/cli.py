@@ -17,7 +17,6 @@ import ast
 import csv
 import importlib
 import json
-import multiprocessing
 import shutil
 import statistics
 import sys
@@ -27,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 
 import lrgym
 from lrgym_agents.base import AgentError, read_metadata
 from lrgym_agents.comparison import comparison_table
-from lrgym_agents.dqn import one_torch_thread
 from lrgym_agents.evaluation import EpisodeResult, evaluate
 from lrgym_agents.monitor import (
     CHECKPOINT_DIR,
@@ -375,34 +372,14 @@ DEMO = {
 }
 
 
-def evaluate_by_name(
-    name: str, env_id: str, env_kwargs: dict[str, Any], seeds: list[int], seed: int
-) -> list[EpisodeResult]:
-    """Agent `name` (seeded with `seed`, needing no training) evaluated on `seeds`: the demo's
-    baselines, run in a worker process while the DQN trains."""
-    env = make_env(env_id, env_kwargs)
-    return evaluate(make_agent(name, env, seed=seed), env, seeds)
-
-
 def cmd_demo(args: argparse.Namespace) -> None:
     env_kwargs = parse_kwargs(args.env_kwargs, "--env-kwargs")
     dqn_kwargs = {"action_mode": DEMO["action_mode"], **env_kwargs}
     out = Path(args.out)
     seeds = DEMO["eval_seeds"][: args.eval_seeds]
-    dqn_env = make_env(DEMO["env"], dqn_kwargs)  # bad --env-kwargs stop here, before any work
-    env = make_env(DEMO["env"], env_kwargs)
-    schedule_kwargs = {**env_kwargs, "action_mode": "absolute"}
-    schedule_env = make_env(DEMO["env"], schedule_kwargs)
-    relative = dqn_env.unwrapped.config.action_mode != env.unwrapped.config.action_mode
-    # Baselines: random actions in the env's own mode and (if another) in the DQN's, the schedules.
-    baselines = {"random": ("random", env_kwargs, 1)}
-    if relative:
-        baselines["random-relative"] = ("random", dqn_kwargs, 1)
-    baselines.update({name: (name, schedule_kwargs, 0) for name in DEMO["schedules"]})
     print(
         f"1/2 training the custom DQN on {DEMO['env']} for {args.train_steps} steps (seed {DEMO['train_seed']}), "
-        f"action_mode={dqn_kwargs['action_mode']}; meanwhile a second process evaluates the baselines "
-        f"({', '.join(baselines)}) on held-out seeds {seeds}"
+        f"action_mode={dqn_kwargs['action_mode']}"
     )
     run = {
         "agent": "dqn",
@@ -413,18 +390,22 @@ def cmd_demo(args: argparse.Namespace) -> None:
         "seed": DEMO["train_seed"],
         "checkpoint_every": 5,
     }
-    # One torch thread in each of the two processes: the two cores are used without contention,
-    # and the numbers do not depend on the machine's core count.
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
-    with one_torch_thread(), spawn.Pool(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        pending = {
-            key: pool.apply_async(evaluate_by_name, (name, DEMO["env"], kwargs, seeds, seed))
-            for key, (name, kwargs, seed) in baselines.items()
-        }
-        model = train(run, out / "dqn", overwrite=True, progress=not args.quiet)  # each demo starts afresh
-        print(f"2/2 evaluating the DQN's greedy policy on held-out seeds {seeds}")
-        rows = {"dqn": evaluate(make_agent("dqn", dqn_env).load(model), dqn_env, seeds)}
-        rows.update({key: result.get() for key, result in pending.items()})
+    model = train(run, out / "dqn", overwrite=True, progress=not args.quiet)  # each demo starts afresh
+    print(
+        f"2/2 evaluating on held-out seeds {seeds}: the DQN's greedy policy, random actions, hand schedules"
+    )
+    dqn_env = make_env(DEMO["env"], dqn_kwargs)
+    env = make_env(DEMO["env"], env_kwargs)
+    rows = {
+        "dqn": evaluate(make_agent("dqn", dqn_env).load(model), dqn_env, seeds),
+        "random": evaluate(make_agent("random", env, seed=1), env, seeds),
+    }
+    relative = dqn_env.unwrapped.config.action_mode != env.unwrapped.config.action_mode
+    if relative:  # random actions in the DQN's own action space too
+        rows["random-relative"] = evaluate(make_agent("random", dqn_env, seed=1), dqn_env, seeds)
+    schedule_env = make_env(DEMO["env"], {**env_kwargs, "action_mode": "absolute"})
+    for name in DEMO["schedules"]:
+        rows[name] = evaluate(make_agent(name, schedule_env), schedule_env, seeds)
     initial_lr = schedule_env.unwrapped.config.initial_lr
     labels = {
         "dqn": f"dqn (trained {args.train_steps} steps)",
