@@ -109,13 +109,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--toy", action="store_true")
     parser.add_argument("--results-dir", type=Path)
     args = parser.parse_args(argv)
-    suite = get_suite(args.suite, toy_version=args.toy)
+    try:
+        suite = get_suite(args.suite, toy_version=args.toy)
+    except ValueError as exc:  # an unknown suite: the message lists the suites there are
+        parser.error(str(exc))
     if suite.protocol != "tasks":
         parser.error(
             f"--suite {args.suite}: protocol {suite.protocol!r}; this reads suites of protocol 'tasks'"
         )
     results_dir = args.results_dir or default_results_dir(suite)
-    summary = json.loads((results_dir / "summary.json").read_text())
+    summary_file = results_dir / "summary.json"
+    if not summary_file.is_file():
+        parser.error(
+            f"{summary_file} does not exist: run the suite first "
+            f"(python -m benchmarks.runner --suite {args.suite}{' --toy' if args.toy else ''}), or name its --results-dir"
+        )
+    summary = json.loads(summary_file.read_text())
     result = adaptation(load_records(results_dir), suite, summary)
     print(
         f"median effective LR multiplier (x the task's reference cosine at its conventional LR) per test "

@@ -202,6 +202,23 @@ def test_effective_multipliers_read_back_each_schedules_chosen_multiplier(toy_ru
     assert all(f"| {name} |" in table for name in result["agents"])
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--suite", "nope"], "unknown suite 'nope'; suites are"),
+        (["--suite", "tiny"], "protocol 'standard'; this reads suites of protocol 'tasks'"),
+        (
+            ["--suite", "tinymix", "--toy", "--results-dir", "{tmp}"],
+            "summary.json does not exist: run the suite first",
+        ),
+    ],
+)
+def test_task_adaptation_usage_errors_name_the_problem(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        task_adaptation.main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_a_second_run_resumes_without_running_a_job(toy_run):
     suite, out, _, _ = toy_run
     executor = CountingExecutor()
