@@ -88,7 +88,9 @@ def test_default_controls_reproduce_the_recorded_episodes(mode: str) -> None:
             assert [r.hex() for r in got["rewards"]] == expected["rewards"]
             assert [x.hex() for x in got["lrs"]] == expected["lrs"]
         else:
-            np.testing.assert_allclose(got["signals"], expected["signals"], rtol=1e-3, atol=1e-4)
+            # Another CPU may classify one borderline image of the 1,000-image validation subset
+            # differently: 1e-3 of accuracy, and of the signals derived from it.
+            np.testing.assert_allclose(got["signals"], expected["signals"], rtol=1e-3, atol=1.1e-3)
             np.testing.assert_allclose(got["lrs"], [float.fromhex(x) for x in expected["lrs"]], rtol=1e-6)
 
 
