@@ -88,9 +88,10 @@ def test_default_controls_reproduce_the_recorded_episodes(mode: str) -> None:
             assert [r.hex() for r in got["rewards"]] == expected["rewards"]
             assert [x.hex() for x in got["lrs"]] == expected["lrs"]
         else:
-            # Another CPU may classify one borderline image of the 1,000-image validation subset
-            # differently: 1e-3 of accuracy, and of the signals derived from it.
-            np.testing.assert_allclose(got["signals"], expected["signals"], rtol=1e-3, atol=1.1e-3)
+            # Another CPU's kernels sum in another order, and the float drift grows over the SGD
+            # steps: seen up to 1.4e-3 in log10 gradient norm (0.3% of the norm) on an Intel Xeon
+            # against the recording machine. A changed default moves the signals far more.
+            np.testing.assert_allclose(got["signals"], expected["signals"], rtol=1e-3, atol=5e-3)
             np.testing.assert_allclose(got["lrs"], [float.fromhex(x) for x in expected["lrs"]], rtol=1e-6)
 
 
