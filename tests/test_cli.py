@@ -123,19 +123,20 @@ def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
     cli.main(["demo", "--train-steps", "20", "--eval-seeds", "2", "--out", str(tmp_path), "--quiet",
               "--env-kwargs", *FAST])  # fmt: skip
     out = capsys.readouterr().out
-    for name in ("dqn", "random", "constant", "step", "cosine", "onecycle"):
+    for name in ("sb3-sac", "random", "constant", "step", "cosine", "onecycle"):
         assert f"\n{name} " in out
-    assert "\nrandom (discrete actions)" in out and "\nrandom (schedule_relative_discrete actions)" in out
-    # Against random multipliers: 6 rows; against random factors on the cosine: the DQN.
+    assert "\nrandom (discrete actions)" in out and "\nrandom (schedule_relative actions)" in out
+    # Against random multipliers: 6 rows; against random factors on the cosine: the learner.
     assert out.count("(the reference)") == 2 and out.count(" of 2 ") == 7
     assert "than random-relative" in out.split("its own action space")[1]
     saved = json.loads((tmp_path / "results.json").read_text())
     results = saved["results"]
-    assert set(results) == {"dqn", "random", "random-relative", "constant", "step", "cosine", "onecycle"}
+    assert set(results) == {"sb3-sac", "random", "random-relative", "constant", "step", "cosine", "onecycle"}
     assert all(len(r) == 2 for r in results.values())
-    assert saved["meta"]["dqn_env_kwargs"]["action_mode"] == "schedule_relative_discrete"
-    run = json.loads((tmp_path / "dqn" / "run.json").read_text())
-    assert run["env_kwargs"]["action_mode"] == "schedule_relative_discrete"  # trained in that mode
+    assert saved["meta"]["agent"] == "sb3-sac"
+    assert saved["meta"]["agent_env_kwargs"]["action_mode"] == "schedule_relative"
+    run = json.loads((tmp_path / "sb3-sac" / "run.json").read_text())
+    assert run["agent"] == "sb3-sac" and run["env_kwargs"]["action_mode"] == "schedule_relative"
 
 
 @pytest.mark.parametrize(
