@@ -158,6 +158,12 @@ VARIANTS: dict[str, Variant] = {
         env_kwargs=RELATIVE_BOX,
         train_steps=2 * DEFAULT_STEPS,
     ),
+    "sb3-sac-relative-ent1e-3": Variant(
+        "sb3-sac",
+        "SB3 SAC, schedule-relative (continuous), entropy coefficient fixed at 0.001",
+        env_kwargs=RELATIVE_BOX,
+        agent_kwargs={"ent_coef": 0.001},
+    ),
     "sb3-sac-absolute": Variant("sb3-sac", "SB3 SAC on absolute LRs", env_kwargs=ABSOLUTE),
 }
 
