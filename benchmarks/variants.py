@@ -164,6 +164,11 @@ VARIANTS: dict[str, Variant] = {
         env_kwargs=RELATIVE_BOX,
         agent_kwargs={"ent_coef": 0.001},
     ),
+    "sb3-sac-relative-terminal": Variant(
+        "sb3-sac",
+        "SB3 SAC, schedule-relative (continuous), terminal reward",
+        env_kwargs={**RELATIVE_BOX, "reward": "terminal_acc"},
+    ),
     "sb3-sac-absolute": Variant("sb3-sac", "SB3 SAC on absolute LRs", env_kwargs=ABSOLUTE),
 }
 
