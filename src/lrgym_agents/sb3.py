@@ -466,10 +466,20 @@ def resolve_hyperparameters(algo: str, overrides: dict[str, Any], episode_steps:
     return {k: v.steps(episode_steps) if isinstance(v, Episodes) else v for k, v in merged.items()}
 
 
+def _action_repeat(env: gym.Env | VecEnv) -> int:
+    """Env steps per decision: `lrgym.wrappers.ActionRepeat`'s `repeat`, else 1."""
+    try:
+        if isinstance(env, gym.Env):
+            return int(env.get_wrapper_attr("action_repeat"))
+        return int(env.get_attr("action_repeat")[0])
+    except (AttributeError, IndexError):
+        return 1
+
+
 def _episode_steps(env: gym.Env | VecEnv) -> int:
     """Decisions per episode of `env`, the unit of `Episodes` (a fallback for non-lrgym envs)."""
     cfg = env_config(env)
     if cfg is not None:
-        return int(cfg.num_steps)
+        return math.ceil(cfg.num_steps / _action_repeat(env))
     limit = getattr(getattr(env, "spec", None), "max_episode_steps", None)
     return int(limit) if limit else FALLBACK_EPISODE_STEPS

@@ -1,0 +1,37 @@
+"""Wrappers for the `LRTuning-*` environments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+
+class ActionRepeat(gym.Wrapper):
+    """Holds each action for `repeat` steps of the wrapped env: an agent decides less often.
+
+    One step of the wrapper steps the env `repeat` times with the same action (fewer if the
+    episode ends first) and returns the last observation, the sum of the rewards, the last
+    step's `terminated` / `truncated` and the last step's info, with `info["repeated"]` saying
+    how many env steps it took. The decisions of an episode become `ceil(T / repeat)` for an env
+    of T steps, so one decision's effect on the final accuracy is `repeat` times larger. With
+    the telescoping `val_acc_delta` reward the undiscounted return is unchanged.
+
+    In the schedule-relative modes the held factor scales the reference cosine at every
+    underlying step, so holding factor 1 still gives the cosine exactly.
+    """
+
+    def __init__(self, env: gym.Env, repeat: int) -> None:
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ValueError(f"ActionRepeat: repeat={repeat!r} is invalid: expected an integer >= 1")
+        super().__init__(env)
+        self.action_repeat = repeat
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        total = 0.0
+        for done_steps in range(1, self.action_repeat + 1):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, {**info, "repeated": done_steps}
