@@ -205,7 +205,6 @@ def _make_env(variant: Variant, final_eval: bool, num_envs: int = 1):
     import gymnasium as gym
 
     import lrgym  # noqa: F401 - registers the environments
-
     from lrgym.wrappers import ActionRepeat
 
     kwargs = {**BASE_ENV_KWARGS, **variant.env_kwargs, "final_eval": final_eval}

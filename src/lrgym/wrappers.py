@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 
 
-class ActionRepeat(gym.Wrapper):
+class ActionRepeat(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Holds each action for `repeat` steps of the wrapped env: an agent decides less often.
 
     One step of the wrapper steps the env `repeat` times with the same action (fewer if the
@@ -24,14 +24,15 @@ class ActionRepeat(gym.Wrapper):
     def __init__(self, env: gym.Env, repeat: int) -> None:
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"ActionRepeat: repeat={repeat!r} is invalid: expected an integer >= 1")
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, repeat=repeat)  # so env.spec can rebuild it
+        gym.Wrapper.__init__(self, env)
         self.action_repeat = repeat
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        total = 0.0
-        for done_steps in range(1, self.action_repeat + 1):
+        total, done_steps = 0.0, 0
+        while done_steps < self.action_repeat:
             obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
+            total, done_steps = total + float(reward), done_steps + 1
             if terminated or truncated:
                 break
         return obs, total, terminated, truncated, {**info, "repeated": done_steps}

@@ -1,0 +1,64 @@
+"""`lrgym.wrappers.ActionRepeat`: fewer decisions per episode, the same training run."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import FAST_TINY_KWARGS
+from gymnasium.utils.env_checker import check_env
+
+from lrgym.wrappers import ActionRepeat
+from lrgym_agents.registry import make_agent
+
+KWARGS = {**FAST_TINY_KWARGS, "action_mode": "schedule_relative_discrete", "final_eval": False}
+
+
+def _make(repeat: int | None = None) -> gym.Env:
+    env = gym.make("LRTuning-Tiny-v0", **KWARGS)
+    return env if repeat is None else ActionRepeat(env, repeat)
+
+
+def test_a_held_action_is_the_same_run_as_repeating_it_by_hand() -> None:
+    plain, held = _make(), _make(repeat=3)
+    steps = plain.unwrapped.config.num_steps  # 10: decisions of 3, 3, 3 and 1 steps
+    decisions = [4, 0, 2, 3]
+    plain.reset(seed=5)
+    expected = []
+    for action in np.repeat(decisions, 3)[:steps]:
+        obs, reward, terminated, _, info = plain.step(int(action))
+        expected.append((obs, reward, terminated, info["lr"]))
+
+    held.reset(seed=5)
+    got = [held.step(a) for a in decisions]
+    ends = [2, 5, 8, 9]
+    for (obs, reward, terminated, truncated, info), end, start in zip(got, ends, [0, 3, 6, 9], strict=True):
+        assert np.array_equal(obs, expected[end][0])
+        assert reward == pytest.approx(sum(e[1] for e in expected[start : end + 1]), abs=1e-12)
+        assert terminated == expected[end][2] and not truncated
+        assert info["lr"] == expected[end][3] and info["repeated"] == end - start + 1
+    assert got[-1][2]  # the last decision ends the episode after its one remaining step
+
+
+def test_invalid_repeats_raise_value_error() -> None:
+    for repeat in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="repeat=.*expected an integer >= 1"):
+            ActionRepeat(_make(), repeat)
+
+
+def test_the_wrapper_passes_gymnasium_env_checker_and_is_in_the_spec() -> None:
+    env = _make(repeat=4)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
+        check_env(env, skip_render_check=True)
+    assert env.spec.additional_wrappers[-1].kwargs == {"repeat": 4}
+    assert gym.make(env.spec).get_wrapper_attr("action_repeat") == 4
+
+
+def test_sb3_sizes_its_episode_based_hyperparameters_in_decisions() -> None:
+    env = gym.make("LRTuning-Tiny-v0", **{**KWARGS, "action_mode": "schedule_relative"})
+    agent = make_agent("sb3-sac", ActionRepeat(env, 3), seed=0)
+    assert agent.episode_steps == 4  # ceil(10 steps / 3)
+    assert agent.hyperparameters()["learning_starts"] == 8  # Episodes(2)
