@@ -63,6 +63,7 @@ class Variant:
     train_steps: int = DEFAULT_STEPS
     num_envs: int = 1  # training envs (a synchronous vector env when > 1)
     action_repeat: int = 1  # env steps per decision (`lrgym.wrappers.ActionRepeat` when > 1)
+    keep_signals: tuple[str, ...] | None = None  # observe only these signals (`lrgym.wrappers.KeepSignals`)
 
 
 ABSOLUTE = {"action_mode": "absolute"}
@@ -142,6 +143,24 @@ VARIANTS: dict[str, Variant] = {
         train_steps=DEFAULT_STEPS // 5,
         action_repeat=5,
     ),
+    # What the DQN sees: only the progress through the run, so its greedy policy is an open-loop
+    # schedule of factors (on one fixed task the best schedule hardly depends on the seed).
+    "dqn-relative-progress": Variant(
+        "dqn",
+        "schedule-relative factors, gamma 1, observing only the progress",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"gamma": 1.0},
+        keep_signals=("progress",),
+    ),
+    "dqn-relative-repeat5-progress": Variant(
+        "dqn",
+        "factors held for 5 steps (4 decisions), gamma 1, observing only the progress",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"gamma": 1.0, "learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5},
+        train_steps=DEFAULT_STEPS // 5,
+        action_repeat=5,
+        keep_signals=("progress",),
+    ),
     "random-relative-repeat5": Variant(
         "random",
         "uniformly random factors on cosine, held for 5 steps",
@@ -205,14 +224,18 @@ def _make_env(variant: Variant, final_eval: bool, num_envs: int = 1):
     import gymnasium as gym
 
     import lrgym  # noqa: F401 - registers the environments
-    from lrgym.wrappers import ActionRepeat
+    from lrgym.wrappers import ActionRepeat, KeepSignals
 
     kwargs = {**BASE_ENV_KWARGS, **variant.env_kwargs, "final_eval": final_eval}
-    wrappers = [lambda env: ActionRepeat(env, variant.action_repeat)] if variant.action_repeat > 1 else []
+
+    def wrap(env: gym.Env) -> gym.Env:
+        if variant.keep_signals:
+            env = KeepSignals(env, variant.keep_signals)
+        return ActionRepeat(env, variant.action_repeat) if variant.action_repeat > 1 else env
+
     if num_envs == 1:
-        env = gym.make(ENV_ID, **kwargs)
-        return wrappers[0](env) if wrappers else env
-    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers, **kwargs)
+        return wrap(gym.make(ENV_ID, **kwargs))
+    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", wrappers=[wrap], **kwargs)
 
 
 def _training_log(log: list[dict[str, Any]]):

@@ -10,7 +10,8 @@ import pytest
 from conftest import FAST_TINY_KWARGS
 from gymnasium.utils.env_checker import check_env
 
-from lrgym.wrappers import ActionRepeat
+from lrgym.layout import read_signal
+from lrgym.wrappers import ActionRepeat, KeepSignals
 from lrgym_agents.registry import make_agent
 
 KWARGS = {**FAST_TINY_KWARGS, "action_mode": "schedule_relative_discrete", "final_eval": False}
@@ -62,3 +63,24 @@ def test_sb3_sizes_its_episode_based_hyperparameters_in_decisions() -> None:
     agent = make_agent("sb3-sac", ActionRepeat(env, 3), seed=0)
     assert agent.episode_steps == 4  # ceil(10 steps / 3)
     assert agent.hyperparameters()["learning_starts"] == 8  # Episodes(2)
+
+
+def test_keep_signals_observes_only_the_named_training_signals() -> None:
+    plain, kept = _make(), KeepSignals(_make(), ("progress", "val_acc"))
+    assert kept.observation_space.shape == (2,)
+    full, _ = plain.reset(seed=3)
+    obs, _ = kept.reset(seed=3)
+    assert obs.tolist() == [read_signal(full, "progress"), read_signal(full, "val_acc")]
+    full = plain.step(2)[0]
+    obs = kept.step(2)[0]
+    assert obs in kept.observation_space
+    assert obs.tolist() == [read_signal(full, "progress"), read_signal(full, "val_acc")]
+    assert obs[0] == pytest.approx(1 / plain.unwrapped.config.num_steps)
+
+
+def test_keep_signals_refuses_unknown_or_no_signals_and_stacked_frames() -> None:
+    for signals in ((), "progress", ("progress", "lr")):
+        with pytest.raises(ValueError, match="signals=.*expected a non-empty list of names"):
+            KeepSignals(_make(), signals)
+    with pytest.raises(ValueError, match="1-D observation space.*before FrameStackObservation"):
+        KeepSignals(gym.wrappers.FrameStackObservation(_make(), 2), ("progress",))

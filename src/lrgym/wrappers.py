@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
+
+from lrgym.layout import TRAINING_SIGNALS, signal_index
 
 
 class ActionRepeat(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -36,3 +40,34 @@ class ActionRepeat(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if terminated or truncated:
                 break
         return obs, total, terminated, truncated, {**info, "repeated": done_steps}
+
+
+class KeepSignals(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Keeps only the named training signals of the observation (`lrgym.layout.TRAINING_SIGNALS`),
+    in that order, dropping the weight statistics and the other signals.
+
+    An ablation of what the agent sees: `signals=("progress",)` leaves it only the time, so any
+    policy it learns is an open-loop schedule. On one fixed task, where the best schedule hardly
+    depends on the run's seed, that removes inputs a small learner can only overfit.
+    """
+
+    def __init__(self, env: gym.Env, signals: Sequence[str]) -> None:
+        if isinstance(signals, str) or not signals or any(s not in TRAINING_SIGNALS for s in signals):
+            raise ValueError(
+                f"KeepSignals: signals={signals!r} is invalid: expected a non-empty list of names from {TRAINING_SIGNALS}"
+            )
+        if len(env.observation_space.shape or ()) != 1:
+            raise ValueError(
+                f"KeepSignals: expected a 1-D observation space, got {env.observation_space}; "
+                "apply it before FrameStackObservation"
+            )
+        gym.utils.RecordConstructorArgs.__init__(self, signals=tuple(signals))
+        gym.ObservationWrapper.__init__(self, env)
+        self._index = np.array([signal_index(s) for s in signals])
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(
+            space.low[self._index], space.high[self._index], dtype=space.dtype
+        )
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.asarray(observation)[self._index]
