@@ -69,6 +69,9 @@ class Variant:
 ABSOLUTE = {"action_mode": "absolute"}
 RELATIVE = {"action_mode": "schedule_relative_discrete"}  # cosine from initial_lr x (0.25, 0.5, 1, 2, 4)
 RELATIVE_BOX = {"action_mode": "schedule_relative"}  # cosine from initial_lr x 4^a, a in [-1, 1]
+# The DQN's defaults in runs, for decisions of 5 steps: learning after 10 runs, a target sync
+# every 5 runs, 5 gradient updates per decision (as many updates as at one per step).
+_REPEAT5_DQN = {"learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5}
 VARIANTS: dict[str, Variant] = {
     # the floor and the references (peaks chosen on validation in the `tiny` suite)
     "random": Variant("random", "uniformly random multipliers", kind="random"),
@@ -134,32 +137,45 @@ VARIANTS: dict[str, Variant] = {
     ),
     # Fewer decisions: each factor held for 5 of the 20 steps (4 decisions per run), so one
     # decision moves the final accuracy 5 times as much. The same 50 runs; the DQN's schedule
-    # per run kept: learning after 10 runs, a target sync every 5, 4 gradient updates per step.
+    # per run kept (see _REPEAT5_DQN).
     "dqn-relative-repeat5": Variant(
         "dqn",
         "schedule-relative factors held for 5 steps (4 decisions), gamma 1",
         env_kwargs=RELATIVE,
-        agent_kwargs={"gamma": 1.0, "learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5},
+        agent_kwargs={"gamma": 1.0, **_REPEAT5_DQN},
         train_steps=DEFAULT_STEPS // 5,
         action_repeat=5,
     ),
     # What the DQN sees: only the progress through the run, so its greedy policy is an open-loop
-    # schedule of factors (on one fixed task the best schedule hardly depends on the seed).
-    "dqn-relative-progress": Variant(
+    # schedule of factors (on one fixed task the best schedule hardly depends on the seed). The
+    # next state then no longer shows what an action did to the network, so a one-step target
+    # credits each action with its immediate reward only (which favours low LRs): these use
+    # whole-episode returns, whose sum carries an action's effect on the final accuracy.
+    "dqn-relative-progress-mc": Variant(
         "dqn",
-        "schedule-relative factors, gamma 1, observing only the progress",
+        "schedule-relative factors, gamma 1, whole-episode returns, observing only the progress",
         env_kwargs=RELATIVE,
-        agent_kwargs={"gamma": 1.0},
+        agent_kwargs={"gamma": 1.0, "n_step": 20},
         keep_signals=("progress",),
     ),
-    "dqn-relative-repeat5-progress": Variant(
+    "dqn-relative-repeat5-progress-mc": Variant(
         "dqn",
-        "factors held for 5 steps (4 decisions), gamma 1, observing only the progress",
+        "factors held for 5 steps (4 decisions), gamma 1, whole-episode returns, observing only the progress",
         env_kwargs=RELATIVE,
-        agent_kwargs={"gamma": 1.0, "learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5},
+        agent_kwargs={"gamma": 1.0, "n_step": 4, **_REPEAT5_DQN},
         train_steps=DEFAULT_STEPS // 5,
         action_repeat=5,
         keep_signals=("progress",),
+    ),
+    # One decision per run (the factor held for all 20 steps): the DQN becomes a bandit over the
+    # five cosines, i.e. it tunes the cosine's peak from the 50 runs' final accuracies.
+    "dqn-relative-repeat20": Variant(
+        "dqn",
+        "one factor for the whole run (1 decision): a bandit over cosine peaks",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"learning_starts": 10, "target_update_interval": 5, "gradient_steps": 20},
+        train_steps=DEFAULT_STEPS // 20,
+        action_repeat=20,
     ),
     "random-relative-repeat5": Variant(
         "random",
