@@ -177,6 +177,15 @@ VARIANTS: dict[str, Variant] = {
         train_steps=DEFAULT_STEPS // 20,
         action_repeat=20,
     ),
+    "dqn-relative-repeat20-progress": Variant(
+        "dqn",
+        "one factor for the whole run, observing only the progress (always 0): a plain bandit",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"learning_starts": 10, "target_update_interval": 5, "gradient_steps": 20},
+        train_steps=DEFAULT_STEPS // 20,
+        action_repeat=20,
+        keep_signals=("progress",),
+    ),
     "random-relative-repeat5": Variant(
         "random",
         "uniformly random factors on cosine, held for 5 steps",
