@@ -72,6 +72,9 @@ RELATIVE_BOX = {"action_mode": "schedule_relative"}  # cosine from initial_lr x 
 # The DQN's defaults in runs, for decisions of 5 steps: learning after 10 runs, a target sync
 # every 5 runs, 5 gradient updates per decision (as many updates as at one per step).
 _REPEAT5_DQN = {"learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5}
+# ... and for one decision per run (50 transitions in all): learning after 10 runs on batches
+# of 10 (the default 64 would never be reached), 20 updates per decision.
+_REPEAT20_DQN = {"learning_starts": 10, "batch_size": 10, "target_update_interval": 5, "gradient_steps": 20}
 VARIANTS: dict[str, Variant] = {
     # the floor and the references (peaks chosen on validation in the `tiny` suite)
     "random": Variant("random", "uniformly random multipliers", kind="random"),
@@ -173,7 +176,7 @@ VARIANTS: dict[str, Variant] = {
         "dqn",
         "one factor for the whole run (1 decision): a bandit over cosine peaks",
         env_kwargs=RELATIVE,
-        agent_kwargs={"learning_starts": 10, "target_update_interval": 5, "gradient_steps": 20},
+        agent_kwargs=_REPEAT20_DQN,
         train_steps=DEFAULT_STEPS // 20,
         action_repeat=20,
     ),
@@ -181,7 +184,7 @@ VARIANTS: dict[str, Variant] = {
         "dqn",
         "one factor for the whole run, observing only the progress (always 0): a plain bandit",
         env_kwargs=RELATIVE,
-        agent_kwargs={"learning_starts": 10, "target_update_interval": 5, "gradient_steps": 20},
+        agent_kwargs=_REPEAT20_DQN,
         train_steps=DEFAULT_STEPS // 20,
         action_repeat=20,
         keep_signals=("progress",),

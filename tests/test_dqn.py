@@ -137,6 +137,14 @@ def test_dqn_learns_the_optimal_policy_of_the_toy_chain() -> None:
     assert run_policy(agent.act, make_chain()) == pytest.approx(OPTIMAL_RETURN)
 
 
+def test_a_budget_too_short_for_any_update_warns() -> None:
+    agent = DQNAgent(make_chain(), seed=0, learning_starts=1, batch_size=64)
+    with pytest.warns(UserWarning, match=r"no gradient update in its 20 steps.*batch_size=64.*holds 20"):
+        agent.learn(20)
+    agent.learn(100)  # the buffer reaches 64 transitions: updates, no warning
+    assert agent.updates_done > 0
+
+
 def test_same_seed_same_run_and_global_rngs_untouched() -> None:
     torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()
     agents = [DQNAgent(make_chain(), seed=3, **TOY_HP) for _ in range(2)]

@@ -40,6 +40,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,6 +439,15 @@ class DQNAgent(Agent):
             )
             if callback is not None and callback(record) is False:
                 break
+        if self.updates_done == 0:  # a silent no-op would pass for a trained agent
+            hp = self.hp
+            warnings.warn(
+                f"the DQN has made no gradient update in its {self.steps_done} steps: updates start once "
+                f"learning_starts={hp.learning_starts} steps are done and the replay buffer holds "
+                f"batch_size={hp.batch_size} transitions (it holds {self.replay.size}); train longer or "
+                "lower them",
+                stacklevel=3,
+            )
 
     def _store(self, obs: np.ndarray, actions: np.ndarray, step: EnvStep) -> int:
         """Turns the step's real transitions into n-step ones in the replay buffer and updates the
