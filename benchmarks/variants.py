@@ -170,6 +170,15 @@ VARIANTS: dict[str, Variant] = {
         action_repeat=5,
         keep_signals=("progress",),
     ),
+    "dqn-relative-repeat5-progress-mc-2x": Variant(
+        "dqn",
+        "as dqn-relative-repeat5-progress-mc, twice the budget (100 runs)",
+        env_kwargs=RELATIVE,
+        agent_kwargs={"gamma": 1.0, "n_step": 4, **_REPEAT5_DQN},
+        train_steps=2 * DEFAULT_STEPS // 5,
+        action_repeat=5,
+        keep_signals=("progress",),
+    ),
     # One decision per run (the factor held for all 20 steps): the DQN becomes a bandit over the
     # five cosines, i.e. it tunes the cosine's peak from the 50 runs' final accuracies.
     "dqn-relative-repeat20": Variant(
@@ -252,14 +261,12 @@ def _make_env(variant: Variant, final_eval: bool, num_envs: int = 1):
     import gymnasium as gym
 
     import lrgym  # noqa: F401 - registers the environments
-    from lrgym.wrappers import ActionRepeat, KeepSignals
+    from lrgym import wrappers
 
     kwargs = {**BASE_ENV_KWARGS, **variant.env_kwargs, "final_eval": final_eval}
 
     def wrap(env: gym.Env) -> gym.Env:
-        if variant.keep_signals:
-            env = KeepSignals(env, variant.keep_signals)
-        return ActionRepeat(env, variant.action_repeat) if variant.action_repeat > 1 else env
+        return wrappers.wrap(env, variant.action_repeat, variant.keep_signals)
 
     if num_envs == 1:
         return wrap(gym.make(ENV_ID, **kwargs))
