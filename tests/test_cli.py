@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -120,23 +121,29 @@ def test_a_model_for_another_env_is_refused(tmp_path: Path) -> None:
 
 
 def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
-    cli.main(["demo", "--train-steps", "20", "--eval-seeds", "2", "--out", str(tmp_path), "--quiet",
-              "--env-kwargs", *FAST])  # fmt: skip
+    # 70 decisions of 5 steps: the DQN's replay reaches its batch of 64 and it learns a little.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a demo whose agent never updates would warn
+        cli.main(["demo", "--train-steps", "70", "--eval-seeds", "2", "--out", str(tmp_path), "--quiet",
+                  "--env-kwargs", *FAST])  # fmt: skip
     out = capsys.readouterr().out
-    for name in ("sb3-sac", "random", "constant", "step", "cosine", "onecycle"):
+    for name in ("dqn", "random", "constant", "step", "cosine", "onecycle"):
         assert f"\n{name} " in out
-    assert "\nrandom (discrete actions)" in out and "\nrandom (schedule_relative actions)" in out
+    assert "\nrandom (discrete actions)" in out
+    assert "\nrandom (schedule_relative_discrete actions, held 5 steps)" in out
     # Against random multipliers: 6 rows; against random factors on the cosine: the learner.
     assert out.count("(the reference)") == 2 and out.count(" of 2 ") == 7
     assert "than random-relative" in out.split("its own action space")[1]
     saved = json.loads((tmp_path / "results.json").read_text())
     results = saved["results"]
-    assert set(results) == {"sb3-sac", "random", "random-relative", "constant", "step", "cosine", "onecycle"}
+    assert set(results) == {"dqn", "random", "random-relative", "constant", "step", "cosine", "onecycle"}
     assert all(len(r) == 2 for r in results.values())
-    assert saved["meta"]["agent"] == "sb3-sac"
-    assert saved["meta"]["agent_env_kwargs"]["action_mode"] == "schedule_relative"
-    run = json.loads((tmp_path / "sb3-sac" / "run.json").read_text())
-    assert run["agent"] == "sb3-sac" and run["env_kwargs"]["action_mode"] == "schedule_relative"
+    assert saved["meta"]["agent"] == "dqn"
+    assert saved["meta"]["agent_env_kwargs"]["action_mode"] == "schedule_relative_discrete"
+    assert saved["meta"]["agent_wrappers"] == {"action_repeat": 5, "keep_signals": ["progress"]}
+    run = json.loads((tmp_path / "dqn" / "run.json").read_text())
+    assert run["agent"] == "dqn" and run["env_kwargs"]["action_mode"] == "schedule_relative_discrete"
+    assert run["wrappers"] == saved["meta"]["agent_wrappers"] and run["agent_kwargs"]["n_step"] == 4
 
 
 @pytest.mark.parametrize(
@@ -222,6 +229,23 @@ def test_overwrite_starts_clean_and_keeps_files_that_are_not_the_runs(tmp_path: 
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+def test_train_and_evaluate_apply_the_wrappers_and_the_run_records_them(tmp_path: Path, capsys) -> None:
+    out = _train(tmp_path, "--action-repeat", "5", "--keep-signals", "progress", "val_acc", steps=8)
+    run = json.loads((out / "run.json").read_text())
+    assert run["wrappers"] == {"action_repeat": 5, "keep_signals": ["progress", "val_acc"]}
+    rows = list(csv.DictReader((out / "episodes.csv").open()))
+    assert len(rows) == 4  # 10-step episodes of 2 decisions each
+    evaluate = ["evaluate", "--model", str(out / "agent"), "--seeds", "1", "--env-kwargs", *FAST]
+    cli.main([*evaluate, "--action-repeat", "5", "--keep-signals", "progress", "val_acc",
+              "--out", str(tmp_path / "eval")])  # fmt: skip
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert saved["meta"]["wrappers"] == run["wrappers"]
+    with pytest.raises(SystemExit, match="saved for observations of shape|2 inputs"):
+        cli.main(evaluate)  # the full observation does not fit a model of two inputs
+    with pytest.raises(SystemExit, match=r"signals=\['lr'\] is invalid.*log10_lr"):
+        cli.main([*evaluate, "--keep-signals", "lr"])
+
+
 def test_resume_refuses_settings_that_differ_from_the_runs(tmp_path: Path) -> None:
     out = _micro_train(tmp_path, steps=4)
     before = _snapshot(out)
@@ -233,6 +257,7 @@ def test_resume_refuses_settings_that_differ_from_the_runs(tmp_path: Path) -> No
         (["--env-kwargs", "device='cpu'"], "--env-kwargs \\{'device': 'cpu'\\} differs"),
         (["--agent-kwargs", "gamma=0.5"], "--agent-kwargs \\{'gamma': 0.5\\} differs from the run's \\{\\}"),
         (["--checkpoint-every", "2"], "--checkpoint-every 2 differs from the run's 1"),
+        (["--action-repeat", "2"], "--action-repeat 2 differs from the run's None"),
         (["--steps", "2"], "--steps 2 is fewer than the run's 4"),
         (["--overwrite"], "pass one"),
         (["--out", str(tmp_path / "elsewhere")], "drop --out"),

@@ -71,3 +71,10 @@ class KeepSignals(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         return np.asarray(observation)[self._index]
+
+
+def wrap(env: gym.Env, action_repeat: int = 1, keep_signals: Sequence[str] | None = None) -> gym.Env:
+    """`env` observing only `keep_signals` (all if None) and deciding every `action_repeat` steps."""
+    if keep_signals is not None:
+        env = KeepSignals(env, keep_signals)
+    return ActionRepeat(env, action_repeat) if action_repeat != 1 else env

@@ -28,6 +28,8 @@ from typing import Any
 import gymnasium as gym
 
 import lrgym
+from lrgym import wrappers
+from lrgym.layout import TRAINING_SIGNALS
 from lrgym_agents.base import AgentError, read_metadata
 from lrgym_agents.comparison import comparison_table
 from lrgym_agents.evaluation import EpisodeResult, evaluate
@@ -72,12 +74,27 @@ def parse_kwargs(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+def make_env(env_id: str, env_kwargs: dict[str, Any], env_wrappers: dict[str, Any] | None = None) -> gym.Env:
+    """`gym.make(env_id, **env_kwargs)`, then `lrgym.wrappers.wrap(env, **env_wrappers)`."""
     try:
-        return gym.make(env_id, **env_kwargs)
+        env = gym.make(env_id, **env_kwargs)
     except gym.error.Error as exc:  # unknown id or version
         known = sorted(e for e in gym.registry if e.startswith("LRTuning-"))
         raise SystemExit(f"{exc}; the LRTuning environments are {known}") from exc
+    try:
+        return wrappers.wrap(env, **(env_wrappers or {}))
+    except ValueError as exc:
+        raise SystemExit(f"lrgym: {exc}") from exc
+
+
+def wrapper_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `lrgym.wrappers.wrap` arguments given as --action-repeat / --keep-signals."""
+    options: dict[str, Any] = {}
+    if args.action_repeat is not None:
+        options["action_repeat"] = args.action_repeat
+    if args.keep_signals is not None:
+        options["keep_signals"] = list(args.keep_signals)
+    return options
 
 
 # --- list ----------------------------------------------------------------------------------
@@ -132,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                 args.agent, env_id, parse_kwargs(args.env_kwargs, "--env-kwargs")
             ),
             "agent_kwargs": parse_kwargs(args.agent_kwargs, "--agent-kwargs"),
+            "wrappers": wrapper_options(args),
             "steps": DEFAULT_TRAIN_STEPS if args.steps is None else args.steps,
             "seed": 0 if args.seed is None else args.seed,
             "checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
@@ -185,6 +203,12 @@ def _resumed_run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         f"--{key.replace('_', '-')} {value!r} differs from the run's {run[key]!r}"
         for key, value in given.items()
         if value is not None and json.loads(json.dumps(value, default=str)) != run[key]  # as run.json has it
+    ]
+    saved_wrappers = run.get("wrappers", {})  # runs written before wrappers were options have none
+    clashes += [
+        f"--{key.replace('_', '-')} {value!r} differs from the run's {saved_wrappers.get(key)!r}"
+        for key, value in wrapper_options(args).items()
+        if value != saved_wrappers.get(key)
     ]
     if args.steps is not None and args.steps < run["steps"]:
         clashes.append(f"--steps {args.steps} is fewer than the run's {run['steps']}")
@@ -251,7 +275,7 @@ def train(
     """
     if not resume:
         check_run_dir(out, overwrite)
-    env = make_env(run["env"], run["env_kwargs"])
+    env = make_env(run["env"], run["env_kwargs"], run.get("wrappers"))
     agent = make_agent(run["agent"], env, seed=run["seed"], **run["agent_kwargs"])
     if resume:
         try:
@@ -343,7 +367,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if not name:
         raise SystemExit("lrgym evaluate: --agent is required (or --model DIR of a saved agent)")
     env_kwargs = _with_action_mode(name, args.env, parse_kwargs(args.env_kwargs, "--env-kwargs"))
-    env = make_env(args.env, env_kwargs)
+    env = make_env(args.env, env_kwargs, wrapper_options(args))
     agent = make_agent(name, env, **parse_kwargs(args.agent_kwargs, "--agent-kwargs"))
     if args.model:
         agent.load(args.model)
@@ -353,7 +377,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(_result_table(results))
     out = Path(args.out or f"runs/eval-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     _write_results(
-        out, results, {"env": args.env, "env_kwargs": env_kwargs, "seeds": args.seeds, "model": args.model}
+        out,
+        results,
+        {
+            "env": args.env,
+            "env_kwargs": env_kwargs,
+            "wrappers": wrapper_options(args),
+            "seeds": args.seeds,
+            "model": args.model,
+        },
     )
     print(f"wrote {out / 'results.json'} and {out / 'results.csv'}")
 
@@ -362,16 +394,31 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 DEMO = {
     "env": "LRTuning-Tiny-v0",
-    # SB3 SAC setting a factor on the cosine schedule from the env's initial LR (a in [-1, 1],
-    # factor 4^a): on held-out seeds the best learner of benchmarks/results/variants, 3.9 points
-    # above the DQN in the discrete version of that mode and 2.6 above random factors.
-    "agent": "sb3-sac",
-    "action_mode": "schedule_relative",
-    "train_steps": DEFAULT_TRAIN_STEPS,  # environment steps of training: 50 Tiny episodes
+    # The custom DQN choosing a factor (0.25x-4x) of the cosine schedule from the env's initial
+    # LR, held for 5 of the 20 steps (4 decisions), seeing only the progress through the run and
+    # learning from whole-episode returns: on held-out seeds the best learner of
+    # benchmarks/results/variants (`dqn-relative-repeat5-progress-mc`).
+    "agent": "dqn",
+    "action_mode": "schedule_relative_discrete",
+    "wrappers": {"action_repeat": 5, "keep_signals": ["progress"]},
+    # gamma 1 on whole-episode (4-decision) returns; learning after 10 runs, a target sync every
+    # 5, 5 updates per decision (the package defaults in runs of 20 decisions)
+    "agent_kwargs": {
+        "gamma": 1.0,
+        "n_step": 4,
+        "learning_starts": 40,
+        "target_update_interval": 20,
+        "gradient_steps": 5,
+    },
+    "train_steps": 200,  # decisions of training: 50 Tiny episodes
     "train_seed": 0,
     "eval_seeds": [1000, 1001, 1002, 1003, 1004],  # held out: never used in training
     "schedules": ["constant", "step", "cosine", "onecycle"],  # at the env's initial LR, untuned
 }
+
+
+def _describe_wrappers(options: dict[str, Any]) -> str:
+    return f"each action held for {options['action_repeat']} steps, observing only {', '.join(options['keep_signals'])}"
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -381,13 +428,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     seeds = DEMO["eval_seeds"][: args.eval_seeds]
     print(
         f"1/2 training {learner} on {DEMO['env']} for {args.train_steps} steps (seed {DEMO['train_seed']}), "
-        f"action_mode={learner_kwargs['action_mode']}"
+        f"action_mode={learner_kwargs['action_mode']}, {_describe_wrappers(DEMO['wrappers'])}"
     )
     run = {
         "agent": learner,
         "env": DEMO["env"],
         "env_kwargs": learner_kwargs,
-        "agent_kwargs": {},
+        "agent_kwargs": DEMO["agent_kwargs"],
+        "wrappers": DEMO["wrappers"],
         "steps": args.train_steps,
         "seed": DEMO["train_seed"],
         "checkpoint_every": 5,
@@ -396,7 +444,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(
         f"2/2 evaluating on held-out seeds {seeds}: {learner}'s deterministic policy, random actions, hand schedules"
     )
-    learner_env = make_env(DEMO["env"], learner_kwargs)
+    learner_env = make_env(DEMO["env"], learner_kwargs, DEMO["wrappers"])
     env = make_env(DEMO["env"], env_kwargs)
     rows = {
         learner: evaluate(make_agent(learner, learner_env).load(model), learner_env, seeds),
@@ -410,9 +458,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         rows[name] = evaluate(make_agent(name, schedule_env), schedule_env, seeds)
     initial_lr = schedule_env.unwrapped.config.initial_lr
     labels = {
-        learner: f"{learner} (trained {args.train_steps} steps)",
+        learner: f"{learner} (trained {args.train_steps} decisions)",
         "random": f"random ({env.unwrapped.config.action_mode} actions)",
-        "random-relative": f"random ({learner_env.unwrapped.config.action_mode} actions)",
+        "random-relative": f"random ({learner_env.unwrapped.config.action_mode} actions, held {DEMO['wrappers']['action_repeat']} steps)",
         **{name: f"{name} (LR {initial_lr:g}, untuned)" for name in DEMO["schedules"]},
     }
     print(
@@ -434,6 +482,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "env_kwargs": env_kwargs,
             "agent": learner,
             "agent_env_kwargs": learner_kwargs,
+            "agent_wrappers": DEMO["wrappers"],
             "seeds": seeds,
             "train_steps": args.train_steps,
         },
@@ -513,6 +562,21 @@ STEPS = int_arg(1)
 SEED = int_arg(0, SEED_MAX)
 
 
+def add_wrapper_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--action-repeat",
+        type=STEPS,
+        metavar="K",
+        help="hold each action for K env steps (lrgym.wrappers.ActionRepeat; default 1)",
+    )
+    parser.add_argument(
+        "--keep-signals",
+        nargs="+",
+        metavar="NAME",
+        help=f"observe only these training signals (lrgym.wrappers.KeepSignals): {', '.join(TRAINING_SIGNALS)}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrgym", description="Train and compare learning-rate agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -533,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--steps", type=STEPS, help=f"environment steps to train for, >= 1 (default {DEFAULT_TRAIN_STEPS})"
     )
+    add_wrapper_options(train)
     train.add_argument("--seed", type=SEED, help=f"agent seed in [0, {SEED_MAX}] (default 0)")
     train.add_argument("--out", help="run directory (default runs/<agent>-<time>); must be new or empty")
     train.add_argument(
@@ -555,14 +620,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env", default=DEFAULT_ENV)
     ev.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE")
     ev.add_argument("--agent-kwargs", nargs="*", metavar="KEY=VALUE")
+    add_wrapper_options(ev)
     ev.add_argument(
         "--seeds", type=SEED, nargs="+", default=[1000, 1001, 1002], help=f"env seeds in [0, {SEED_MAX}]"
     )
     ev.add_argument("--out", help="where to write results.json/.csv (default runs/eval-<agent>-<time>)")
     ev.set_defaults(func=cmd_evaluate)
 
-    demo = sub.add_parser("demo", help="train SB3 SAC on LRTuning-Tiny-v0, compare it with hand schedules")
-    demo.add_argument("--train-steps", type=STEPS, default=DEMO["train_steps"], help="training steps, >= 1")
+    demo = sub.add_parser("demo", help="train the DQN on LRTuning-Tiny-v0, compare it with hand schedules")
+    demo.add_argument(
+        "--train-steps", type=STEPS, default=DEMO["train_steps"], help="training decisions, >= 1"
+    )
     demo.add_argument(
         "--eval-seeds",
         type=int_arg(1, len(DEMO["eval_seeds"]), "the held-out seeds there are"),
