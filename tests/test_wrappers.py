@@ -84,3 +84,19 @@ def test_keep_signals_refuses_unknown_or_no_signals_and_stacked_frames() -> None
             KeepSignals(_make(), signals)
     with pytest.raises(ValueError, match="1-D observation space.*before FrameStackObservation"):
         KeepSignals(gym.wrappers.FrameStackObservation(_make(), 2), ("progress",))
+
+
+def test_sb3_reads_the_repeat_of_a_vec_env_from_its_sub_envs_spec() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    kwargs = {**KWARGS, "action_mode": "schedule_relative"}
+    vec = make_vec_env(
+        "LRTuning-Tiny-v0",
+        n_envs=2,
+        env_kwargs=kwargs,
+        wrapper_class=ActionRepeat,
+        wrapper_kwargs={"repeat": 3},
+    )
+    assert make_agent("sb3-sac", vec, seed=0).episode_steps == 4  # ceil(10 steps / 3)
+    plain = make_vec_env("LRTuning-Tiny-v0", n_envs=2, env_kwargs=kwargs)
+    assert make_agent("sb3-sac", plain, seed=0).episode_steps == 10

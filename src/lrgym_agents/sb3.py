@@ -468,12 +468,16 @@ def resolve_hyperparameters(algo: str, overrides: dict[str, Any], episode_steps:
 
 def _action_repeat(env: gym.Env | VecEnv) -> int:
     """Env steps per decision: `lrgym.wrappers.ActionRepeat`'s `repeat`, else 1."""
-    try:
-        if isinstance(env, gym.Env):
+    if isinstance(env, gym.Env):
+        try:
             return int(env.get_wrapper_attr("action_repeat"))
-        return int(env.get_attr("action_repeat")[0])
-    except (AttributeError, IndexError):
-        return 1
+        except AttributeError:
+            return 1
+    # A sub-env of a vector env is asked for its spec, which every env has: a worker process
+    # that fails to find an attribute stops (Gymnasium's and SB3's subprocess vector envs).
+    spec = env.get_attr("spec")[0]
+    wrappers = spec.additional_wrappers if spec is not None else ()
+    return math.prod(int(w.kwargs["repeat"]) for w in wrappers if w.name == "ActionRepeat")
 
 
 def _episode_steps(env: gym.Env | VecEnv) -> int:
