@@ -396,8 +396,9 @@ DEMO = {
     "env": "LRTuning-Tiny-v0",
     # The custom DQN choosing a factor (0.25x-4x) of the cosine schedule from the env's initial
     # LR, held for 5 of the 20 steps (4 decisions), seeing only the progress through the run and
-    # learning from whole-episode returns: on held-out seeds the best learner of
-    # benchmarks/results/variants (`dqn-relative-repeat5-progress-mc`).
+    # learning from whole-episode returns: on held-out seeds the best learner that acts during the
+    # run in benchmarks/results/variants (`dqn-relative-repeat5-progress-mc`: 93.5% against SB3
+    # SAC's 91.9% and 87.9% for random factors held the same way).
     "agent": "dqn",
     "action_mode": "schedule_relative_discrete",
     "wrappers": {"action_repeat": 5, "keep_signals": ["progress"]},
