@@ -122,10 +122,11 @@ def test_a_model_for_another_env_is_refused(tmp_path: Path) -> None:
 
 def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
     # 70 decisions of 5 steps: the DQN's replay reaches its batch of 64 and it learns a little.
+    # 320 training images: one mini-batch per step, so the 350 steps take seconds.
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a demo whose agent never updates would warn
         cli.main(["demo", "--train-steps", "70", "--eval-seeds", "2", "--out", str(tmp_path), "--quiet",
-                  "--env-kwargs", *FAST])  # fmt: skip
+                  "--env-kwargs", *FAST, "synthetic_train_size=620"])  # fmt: skip
     out = capsys.readouterr().out
     for name in ("dqn", "random", "constant", "step", "cosine", "onecycle"):
         assert f"\n{name} " in out
