@@ -52,3 +52,16 @@ def test_the_report_compares_each_variant_with_random_multipliers_and_random_fac
     assert len(cells) == len(columns)
     assert cells[columns.index("P(> random-relative) [95% CI]")].startswith("0.00")
     assert cells[columns.index("P(> random) [95% CI]")].startswith("1.00")
+
+
+def test_the_demo_trains_the_variant_it_quotes() -> None:
+    from lrgym_agents.cli import DEMO
+
+    measured = variants.VARIANTS["dqn-relative-repeat5-progress-mc"]
+    assert (DEMO["agent"], DEMO["train_steps"]) == (measured.agent, measured.train_steps)
+    assert {"action_mode": DEMO["action_mode"]} == measured.env_kwargs
+    assert DEMO["agent_kwargs"] == measured.agent_kwargs
+    assert DEMO["wrappers"] == {
+        "action_repeat": measured.action_repeat,
+        "keep_signals": list(measured.keep_signals),
+    }
