@@ -69,8 +69,9 @@ class Variant:
 ABSOLUTE = {"action_mode": "absolute"}
 RELATIVE = {"action_mode": "schedule_relative_discrete"}  # cosine from initial_lr x (0.25, 0.5, 1, 2, 4)
 RELATIVE_BOX = {"action_mode": "schedule_relative"}  # cosine from initial_lr x 4^a, a in [-1, 1]
-# The DQN's defaults in runs, for decisions of 5 steps: learning after 10 runs, a target sync
-# every 5 runs, 5 gradient updates per decision (as many updates as at one per step).
+# The DQN's defaults in runs, for decisions of 5 steps: learning after 10 runs (in effect after
+# 16, when the replay holds its first batch of 64), a target sync every 5 runs, 5 gradient
+# updates per decision (as many updates as at one per step).
 _REPEAT5_DQN = {"learning_starts": 40, "target_update_interval": 20, "gradient_steps": 5}
 # ... and for one decision per run (50 transitions in all): learning after 10 runs on batches
 # of 10 (the default 64 would never be reached), 20 updates per decision.

@@ -402,8 +402,9 @@ DEMO = {
     "agent": "dqn",
     "action_mode": "schedule_relative_discrete",
     "wrappers": {"action_repeat": 5, "keep_signals": ["progress"]},
-    # gamma 1 on whole-episode (4-decision) returns; learning after 10 runs, a target sync every
-    # 5, 5 updates per decision (the package defaults in runs of 20 decisions)
+    # gamma 1 on whole-episode (4-decision) returns; learning after 10 runs (in effect 16: the
+    # first batch of 64), a target sync every 5, 5 updates per decision (the package defaults in
+    # runs of 20 decisions)
     "agent_kwargs": {
         "gamma": 1.0,
         "n_step": 4,
