@@ -180,6 +180,30 @@ VARIANTS: dict[str, Variant] = {
         action_repeat=5,
         keep_signals=("progress",),
     ),
+    # The same on the terminal reward: with only the progress observed, the whole-episode return
+    # from decision d under the per-step reward is final minus the validation-subset accuracy at
+    # d, i.e. two noisy readings, and the second depends on the hidden earlier factors; the
+    # terminal reward's return from every decision is the final accuracy alone.
+    "dqn-relative-repeat5-progress-terminal": Variant(
+        "dqn",
+        "as dqn-relative-repeat5-progress-mc, on the terminal reward (every decision's return is the final accuracy)",
+        env_kwargs={**RELATIVE, "reward": "terminal_acc"},
+        agent_kwargs={"gamma": 1.0, "n_step": 4, **_REPEAT5_DQN},
+        train_steps=DEFAULT_STEPS // 5,
+        action_repeat=5,
+        keep_signals=("progress",),
+    ),
+    # ... with exploration decaying over the whole run (not 40% of it): every factor keeps being
+    # tried at every decision, so rarely taken ones are not judged on 1-3 runs.
+    "dqn-relative-repeat5-progress-terminal-explore": Variant(
+        "dqn",
+        "as dqn-relative-repeat5-progress-terminal, epsilon decaying over the whole run",
+        env_kwargs={**RELATIVE, "reward": "terminal_acc"},
+        agent_kwargs={"gamma": 1.0, "n_step": 4, "exploration_fraction": 1.0, **_REPEAT5_DQN},
+        train_steps=DEFAULT_STEPS // 5,
+        action_repeat=5,
+        keep_signals=("progress",),
+    ),
     # One decision per run (the factor held for all 20 steps): the DQN becomes a bandit over the
     # five cosines, i.e. it tunes the cosine's peak from the 50 runs' final accuracies.
     "dqn-relative-repeat20": Variant(
