@@ -241,10 +241,20 @@ def test_train_and_evaluate_apply_the_wrappers_and_the_run_records_them(tmp_path
               "--out", str(tmp_path / "eval")])  # fmt: skip
     saved = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert saved["meta"]["wrappers"] == run["wrappers"]
+    # Left out, the wrappers (and the env) are the model's run's, read from its run.json.
+    capsys.readouterr()
+    cli.main(["evaluate", "--model", str(out / "agent"), "--seeds", "1", "--out", str(tmp_path / "eval2")])
+    assert "settings of the model's run" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "eval2" / "results.json").read_text())
+    assert saved["meta"]["wrappers"] == run["wrappers"] and saved["meta"]["env_kwargs"] == run["env_kwargs"]
+    assert len(saved["results"]["dqn"][0]["lr"]) == 2  # 2 decisions of 5 steps, as in training
     with pytest.raises(SystemExit, match="saved for observations of shape|2 inputs"):
-        cli.main(evaluate)  # the full observation does not fit a model of two inputs
+        cli.main([*evaluate, "--keep-signals", "progress"])  # one signal does not fit a model of two inputs
     with pytest.raises(SystemExit, match=r"signals=\['lr'\] is invalid.*log10_lr"):
         cli.main([*evaluate, "--keep-signals", "lr"])
+    (out / "run.json").write_text("{")
+    with pytest.raises(SystemExit, match="run.json .*is damaged"):
+        cli.main(evaluate)
 
 
 def test_resume_refuses_settings_that_differ_from_the_runs(tmp_path: Path) -> None:

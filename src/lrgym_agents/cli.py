@@ -360,14 +360,45 @@ def _write_results(out: Path, rows: dict[str, list[EpisodeResult]], meta: dict[s
                 )
 
 
+def _training_settings(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The env id, env kwargs and wrappers to evaluate on: those given, and for what is not given,
+    those of the run a `--model DIR` of `lrgym train` came from (its run.json beside DIR), so that
+    a model is evaluated on the env it learned on (an action repeat or a schedule-relative mode
+    left out would change what its actions mean without any error)."""
+    env_kwargs = None if args.env_kwargs is None else parse_kwargs(args.env_kwargs, "--env-kwargs")
+    given_wrappers = wrapper_options(args)
+    file = Path(args.model).parent / RUN_FILE if args.model else None
+    if file is None or not file.is_file():
+        return args.env or DEFAULT_ENV, env_kwargs or {}, given_wrappers
+    try:
+        run = json.loads(file.read_text())
+        settings = {"env": run["env"], "env_kwargs": run["env_kwargs"], **run.get("wrappers", {})}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise SystemExit(
+            f"lrgym evaluate: {file} (the settings of the model's run) is damaged: {type(exc).__name__}: {exc}; "
+            "repair or remove it and pass --env, --env-kwargs, --action-repeat and --keep-signals yourself"
+        ) from exc
+    given = {"env": args.env, "env_kwargs": env_kwargs, **given_wrappers}
+    taken = {k: v for k, v in settings.items() if given.get(k) is None}
+    if taken:
+        print(f"evaluating on the settings of the model's run ({file}) not given: {taken}")
+    chosen = {**settings, **{k: v for k, v in given.items() if v is not None}}
+    return (
+        chosen["env"],
+        chosen["env_kwargs"],
+        {k: chosen[k] for k in ("action_repeat", "keep_signals") if k in chosen},
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     name = args.agent
     if args.model and not name:
         name = read_metadata(args.model)["agent"]
     if not name:
         raise SystemExit("lrgym evaluate: --agent is required (or --model DIR of a saved agent)")
-    env_kwargs = _with_action_mode(name, args.env, parse_kwargs(args.env_kwargs, "--env-kwargs"))
-    env = make_env(args.env, env_kwargs, wrapper_options(args))
+    env_id, env_kwargs, env_wrappers = _training_settings(args)
+    env_kwargs = _with_action_mode(name, env_id, env_kwargs)
+    env = make_env(env_id, env_kwargs, env_wrappers)
     agent = make_agent(name, env, **parse_kwargs(args.agent_kwargs, "--agent-kwargs"))
     if args.model:
         agent.load(args.model)
@@ -380,9 +411,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         out,
         results,
         {
-            "env": args.env,
+            "env": env_id,
             "env_kwargs": env_kwargs,
-            "wrappers": wrapper_options(args),
+            "wrappers": env_wrappers,
             "seeds": args.seeds,
             "model": args.model,
         },
@@ -564,18 +595,19 @@ STEPS = int_arg(1)
 SEED = int_arg(0, SEED_MAX)
 
 
-def add_wrapper_options(parser: argparse.ArgumentParser) -> None:
+def add_wrapper_options(parser: argparse.ArgumentParser, defaults: str = "1 and all") -> None:
     parser.add_argument(
         "--action-repeat",
         type=STEPS,
         metavar="K",
-        help="hold each action for K env steps (lrgym.wrappers.ActionRepeat; default 1)",
+        help="hold each action for K env steps (lrgym.wrappers.ActionRepeat)",
     )
     parser.add_argument(
         "--keep-signals",
         nargs="+",
         metavar="NAME",
-        help=f"observe only these training signals (lrgym.wrappers.KeepSignals): {', '.join(TRAINING_SIGNALS)}",
+        help=f"observe only these training signals (lrgym.wrappers.KeepSignals): {', '.join(TRAINING_SIGNALS)}; "
+        f"defaults of both: {defaults}",
     )
 
 
@@ -619,10 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="greedy episodes on held-out seeds; prints and writes a table")
     ev.add_argument("--agent", help=f"one of: {', '.join(AGENTS)} (default: the one saved in --model)")
     ev.add_argument("--model", help="directory written by `lrgym train` (its agent/ folder)")
-    ev.add_argument("--env", default=DEFAULT_ENV)
-    ev.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE")
+    # Unset options default to those of the --model's run (its run.json), else to the defaults.
+    ev.add_argument("--env", help=f"environment id (default: the model's, else {DEFAULT_ENV})")
+    ev.add_argument(
+        "--env-kwargs", nargs="*", metavar="KEY=VALUE", help="LRTuningConfig fields (default: the model's)"
+    )
     ev.add_argument("--agent-kwargs", nargs="*", metavar="KEY=VALUE")
-    add_wrapper_options(ev)
+    add_wrapper_options(ev, defaults="the model's, else 1 and all")
     ev.add_argument(
         "--seeds", type=SEED, nargs="+", default=[1000, 1001, 1002], help=f"env seeds in [0, {SEED_MAX}]"
     )
