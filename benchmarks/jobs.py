@@ -38,6 +38,7 @@ import gymnasium as gym
 from benchmarks import contract
 from benchmarks._record import JobClock, job_record, write_record
 from benchmarks.suites import MODELS_DIR, RUNS_DIR, Suite, suite_from_dict
+from lrgym import wrappers
 from lrgym_agents.rollout import StepRecord
 
 Job = dict[str, Any]
@@ -58,7 +59,7 @@ TASK_JOB_FIELDS = ("schedule", "task_set", "tasks", "peaks", "multipliers", "opt
 # --- envs, agents and what decided a result -------------------------------------------------------
 def make_env(suite: Suite, role: str, agent: str | None = None) -> gym.Env:
     """The suite's env for a role of `Suite.roles()` ("learn", "evaluate", "schedule", ...),
-    with the env overrides of `agent` if it is one of the suite's variants.
+    with the env overrides and wrappers of `agent` if it is one of the suite's variants.
 
     Raises:
         RuntimeError: the env built for the id does not have the config the suite resolves (and
@@ -74,7 +75,8 @@ def make_env(suite: Suite, role: str, agent: str | None = None) -> gym.Env:
             f"{suite.env_id} built with {changed} differing from Suite.config(); results would not "
             "match the suite's fingerprint"
         )
-    return env
+    spec = suite.variants.get(agent) if agent is not None else None
+    return wrappers.wrap(env, spec.action_repeat, spec.keep_signals) if spec else env
 
 
 def agent_role(job: Job, suite: Suite) -> str:
@@ -230,7 +232,7 @@ def _train(job: Job, suite: Suite) -> dict[str, Any]:
     agent = build_agent(job, suite, env)
     hyperparameters = _hyperparameters(agent)
     log = _EpisodeLog()
-    agent.learn(suite.train_steps, callback=log)
+    agent.learn(suite.decisions(job["agent"]), callback=log)
     agent.save(_model_dir(job))
     return {
         "_env_configs": {"learn": _config(env)},

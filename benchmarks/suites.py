@@ -39,6 +39,7 @@ from typing import Any
 
 from lrgym import tasks as task_tables
 from lrgym.config import OPTIMIZER_DEFAULT_LR, TUNING_FREE_OPTIMIZERS, LRTuningConfig
+from lrgym.layout import TRAINING_SIGNALS
 from lrgym.presets import PRESETS, TINY
 from lrgym_agents.registry import AGENTS, DEFAULT_TRAIN_STEPS
 
@@ -73,10 +74,22 @@ TUNING_FREE_SCHEDULES = ("constant", "cosine")  # what a tuning-free optimiser m
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """A suite's own name for a registry agent run with env overrides (its action mode, say)."""
+    """A suite's own name for a registry agent run with env overrides (its action mode, say) and
+    `lrgym.wrappers` around its envs (what it observes, how often it decides)."""
 
     agent: str  # a registry name (lrgym_agents.registry)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # LRTuningConfig overrides of its envs
+    action_repeat: int = 1  # env steps per decision (`lrgym.wrappers.ActionRepeat` when > 1)
+    keep_signals: tuple[str, ...] | None = None  # observe only these signals (`lrgym.wrappers.KeepSignals`)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its fields, the wrappers only when set: a spec without them reads (and fingerprints)
+        as it did before they existed, so the records of suites that use none stay current."""
+        data = dataclasses.asdict(self)
+        for name, unset in (("action_repeat", 1), ("keep_signals", None)):
+            if data[name] == unset:
+                del data[name]
+        return data
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,8 @@ class Suite:
                     f"suite {self.name!r}: variant {name!r} must have a name of its own (not a registry "
                     f"name) and a registry agent (got {spec.agent!r}; known: {', '.join(AGENTS)})"
                 )
+        for name, spec in self.variants.items():
+            _check_wrappers(self, name, spec)
         for name in self.random_variants:
             if self.registry_agent(name) != "random":
                 raise ValueError(f"suite {self.name!r}: random variant {name!r} is no variant of 'random'")
@@ -165,6 +180,12 @@ class Suite:
     def registry_agent(self, name: str) -> str:
         """The registry name behind an agent name of the suite (a variant's agent, or the name)."""
         return self.variants[name].agent if name in self.variants else name
+
+    def decisions(self, agent: str) -> int:
+        """The learning budget of `agent` in its own decisions: `train_steps` env steps, of which
+        its variant's `action_repeat` make one decision."""
+        spec = self.variants.get(agent)
+        return self.train_steps // (spec.action_repeat if spec else 1)
 
     def role_overrides(self, role: str) -> dict[str, Any]:
         """How a job's role changes the suite's env (`JOB_ENV_OVERRIDES`, `TASK_ROLE_OVERRIDES`)."""
@@ -192,7 +213,9 @@ class Suite:
         return {role: self.role_config(role).to_dict() for role in self.roles()}
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        data = dataclasses.asdict(self)
+        data["variants"] = {name: spec.to_dict() for name, spec in self.variants.items()}
+        return json.loads(json.dumps(data))
 
     def fingerprint(self) -> str:
         """A short hash of everything of the suite that changes results: its fields (not the
@@ -211,6 +234,27 @@ class Suite:
             data["task_distribution"] = {"train": dist.train, "test": dist.test}
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _check_wrappers(suite: Suite, name: str, spec: AgentSpec) -> None:
+    """Refuses wrappers that cannot keep the budget every learning agent gets (named, with what is
+    allowed): decisions of `action_repeat` steps must make up `train_steps` exactly."""
+    repeat = spec.action_repeat
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(
+            f"suite {suite.name!r}: variant {name!r} action_repeat={repeat!r}: expected an integer >= 1"
+        )
+    if suite.train_steps % repeat:
+        raise ValueError(
+            f"suite {suite.name!r}: variant {name!r} action_repeat={repeat} does not divide train_steps="
+            f"{suite.train_steps}: its budget in decisions would not be the others' in env steps"
+        )
+    signals = spec.keep_signals
+    if signals is not None and (not signals or any(s not in TRAINING_SIGNALS for s in signals)):
+        raise ValueError(
+            f"suite {suite.name!r}: variant {name!r} keep_signals={signals!r}: expected None or names from "
+            f"{TRAINING_SIGNALS}"
+        )
 
 
 # --- the "tasks" protocol: helpers ----------------------------------------------------------
@@ -476,7 +520,9 @@ MIX_SUITE = Suite(
 def suite_from_dict(data: dict[str, Any]) -> Suite:
     """The inverse of `Suite.to_dict` (JSON turns tuples into lists)."""
     values = _tuples(Suite, data)
-    values["variants"] = {name: AgentSpec(**spec) for name, spec in values.get("variants", {}).items()}
+    values["variants"] = {
+        name: AgentSpec(**_tuples(AgentSpec, spec)) for name, spec in values.get("variants", {}).items()
+    }
     if values.get("tasks") is not None:
         values["tasks"] = TaskProtocol(**_tuples(TaskProtocol, values["tasks"]))
     return Suite(**values)

@@ -559,6 +559,33 @@ def test_suites_have_ten_evaluation_seeds_and_three_training_seeds_five_on_tiny(
             assert len(suite.train_seeds) == (5 if suite.name == "tiny" else 3), suite.name
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (suites.AgentSpec("dqn", action_repeat=3), "action_repeat=3 does not divide train_steps=1000"),
+        (suites.AgentSpec("dqn", action_repeat=0), "action_repeat=0: expected an integer >= 1"),
+        (suites.AgentSpec("dqn", keep_signals=("lr",)), r"keep_signals=\('lr',\): expected None or names"),
+        (suites.AgentSpec("dqn", keep_signals=()), r"keep_signals=\(\): expected None or names"),
+    ],
+)
+def test_variant_wrappers_that_cannot_keep_the_budget_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(suites.TINY_SUITE, variants={**suites.TINY_SUITE.variants, "dqn-wrapped": spec})
+
+
+def test_a_variant_without_wrappers_reads_as_before_they_existed():
+    """Specs without wrappers keep the recorded suites' fingerprints (their dicts lack the keys)."""
+    spec = suites.AgentSpec("dqn", {"action_mode": "schedule_relative_discrete"})
+    assert spec.to_dict() == {"agent": "dqn", "env_kwargs": {"action_mode": "schedule_relative_discrete"}}
+    wrapped = suites.AgentSpec("dqn", action_repeat=5, keep_signals=("progress",))
+    suite = dataclasses.replace(
+        suites.TINY_SUITE, variants={**suites.TINY_SUITE.variants, "dqn-wrapped": wrapped}
+    )
+    assert suites.suite_from_dict(suite.to_dict()) == suite
+    assert suite.fingerprint() != suites.TINY_SUITE.fingerprint()
+    assert suite.decisions("dqn-wrapped") == 200 and suite.decisions("dqn") == 1000
+
+
 def test_overlapping_seeds_are_refused():
     with pytest.raises(ValueError, match="both training and evaluation"):
         dataclasses.replace(suites.TINY_SUITE, train_seeds=(0, 1000))
