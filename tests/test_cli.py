@@ -141,6 +141,7 @@ def test_demo_runs_end_to_end_on_a_toy_budget(tmp_path: Path, capsys) -> None:
     assert all(len(r) == 2 for r in results.values())
     assert saved["meta"]["agent"] == "dqn"
     assert saved["meta"]["agent_env_kwargs"]["action_mode"] == "schedule_relative_discrete"
+    assert saved["meta"]["agent_env_kwargs"]["reward"] == "terminal_acc"  # it learns from the final accuracy
     assert saved["meta"]["agent_wrappers"] == {"action_repeat": 5, "keep_signals": ["progress"]}
     run = json.loads((tmp_path / "dqn" / "run.json").read_text())
     assert run["agent"] == "dqn" and run["env_kwargs"]["action_mode"] == "schedule_relative_discrete"

@@ -57,9 +57,9 @@ def test_the_report_compares_each_variant_with_random_multipliers_and_random_fac
 def test_the_demo_trains_the_variant_it_quotes() -> None:
     from lrgym_agents.cli import DEMO
 
-    measured = variants.VARIANTS["dqn-relative-repeat5-progress-mc"]
+    measured = variants.VARIANTS["dqn-relative-repeat5-progress-terminal"]
     assert (DEMO["agent"], DEMO["train_steps"]) == (measured.agent, measured.train_steps)
-    assert {"action_mode": DEMO["action_mode"]} == measured.env_kwargs
+    assert DEMO["agent_env_kwargs"] == measured.env_kwargs
     assert DEMO["agent_kwargs"] == measured.agent_kwargs
     assert DEMO["wrappers"] == {
         "action_repeat": measured.action_repeat,
