@@ -330,6 +330,21 @@ RELATIVE_VARIANTS = {
 
 
 # --- tiny: the embedded environment ---------------------------------------------------------
+# The custom DQN that learns a schedule of cosine factors: 4 decisions per run (each factor held
+# for 5 of the 20 steps), observing only the progress through the run, on the terminal reward
+# with gamma 1 and whole-episode returns; the best learner of `benchmarks/variants.py`
+# (`dqn-relative-repeat5-progress-terminal`). Its hyperparameters are the package defaults in
+# runs of 4 decisions: learning after 10 runs, a target sync every 5, 5 updates per decision.
+PROGRESS_DQN = AgentSpec(
+    "dqn", {**RELATIVE_DISCRETE, "reward": "terminal_acc"}, action_repeat=5, keep_signals=("progress",)
+)
+PROGRESS_DQN_KWARGS = {
+    "gamma": 1.0,
+    "n_step": 4,
+    "learning_starts": 40,
+    "target_update_interval": 20,
+    "gradient_steps": 5,
+}
 # One Tiny episode (20 decisions, 2 epochs of 39 mini-batches) took 5.3-5.5 s on one thread of
 # the 2-core AMD EPYC machine the results were recorded on.
 TINY_SUITE = Suite(
@@ -337,10 +352,19 @@ TINY_SUITE = Suite(
     description="LRTuning-Tiny-v0 (synthetic data, WRN-10-1, 2 epochs, 20 decisions): learned control vs tuned schedules",
     env_id="LRTuning-Tiny-v0",
     env_kwargs={"device": "cpu"},
-    # The custom DQN in the env's multipliers and in the schedule-relative mode, where it ended
-    # 7.6 points higher on held-out seeds (benchmarks/variants.py); random actions in both.
-    learning_agents=("dqn", "dqn-relative", "sb3-dqn", "sb3-ppo"),
-    variants=RELATIVE_VARIANTS,
+    # The custom DQN in the env's multipliers, in the schedule-relative mode (7.6 points higher
+    # on held-out seeds in benchmarks/variants.py) and learning a schedule of its factors
+    # (`dqn-relative-progress`); SB3 SAC on continuous factors; random actions in both modes.
+    learning_agents=(
+        "dqn",
+        "dqn-relative",
+        "dqn-relative-progress",
+        "sb3-dqn",
+        "sb3-ppo",
+        "sb3-sac-relative",
+    ),
+    variants={**RELATIVE_VARIANTS, "dqn-relative-progress": PROGRESS_DQN},
+    agent_kwargs={"dqn-relative-progress": PROGRESS_DQN_KWARGS},
     random_variants=("random-relative",),
     train_steps=DEFAULT_TRAIN_STEPS,  # the agents' default budget: 1000 env steps = 50 episodes
     schedules=("constant", "step", "cosine", "onecycle"),

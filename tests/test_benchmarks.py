@@ -93,11 +93,26 @@ def test_toy_suite_writes_every_job_with_provenance_and_metrics(toy_run):
 
     for agent in suite.learning_agents:
         train = _read(out / "runs" / f"train-{agent}-s{seed}.json")
-        assert train["training"]["steps_done"] >= suite.train_steps
+        assert train["training"]["steps_done"] >= suite.decisions(agent)
         assert train["env_config"]["final_eval"] is False  # learning never evaluates on the test set
         assert (out / "models" / f"{agent}-s{seed}" / "agent.json").is_file()
         evaluation = _read(out / "runs" / f"eval-{agent}-s{seed}.json")
         assert [e["seed"] for e in evaluation["episodes"]] == list(suite.eval_seeds)
+    # A variant with wrappers learns and is evaluated through them: the same runs in its decisions.
+    wrapped = suites.PROGRESS_DQN
+    assert (
+        suite.variants["dqn-relative-progress"] == wrapped
+        and "dqn-relative-progress" in suite.learning_agents
+    )
+    train = _read(out / "runs" / f"train-dqn-relative-progress-s{seed}.json")
+    decisions = suite.config().num_steps // wrapped.action_repeat
+    assert train["training"]["steps_done"] == suite.train_steps // wrapped.action_repeat
+    assert len(train["training"]["episodes"]) == suite.train_steps // suite.config().num_steps
+    meta = _read(out / "models" / f"dqn-relative-progress-s{seed}" / "agent.json")
+    assert meta["observation_shape"] == [len(wrapped.keep_signals)]
+    evaluation = _read(out / "runs" / f"eval-dqn-relative-progress-s{seed}.json")
+    assert {len(e["lr"]) for e in evaluation["episodes"]} == {decisions}
+    assert evaluation["env_config"]["reward"] == "terminal_acc"
     for schedule in suite.schedules:
         evaluation = _read(out / "runs" / f"eval-{schedule}.json")
         assert evaluation["env_config"]["action_mode"] == "absolute"
@@ -755,7 +770,10 @@ def test_a_factory_that_cannot_make_an_agent_is_named_with_what_is_missing(
 
 
 def test_an_agent_over_its_budget_fails_its_job(tmp_path):
-    suite = dataclasses.replace(suites.toy(suites.TINY_SUITE), train_steps=3)
+    # 3 steps: no whole decision of the suite's 5-step variant, so the suite without it
+    suite = dataclasses.replace(
+        suites.toy(suites.TINY_SUITE), train_steps=3, variants=suites.RELATIVE_VARIANTS, learning_agents=()
+    )
     job = runner.make_job(
         suite,
         tmp_path,
