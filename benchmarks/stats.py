@@ -24,7 +24,8 @@ restored afterwards):
   the best schedule; the references' point estimates are constants of the transformation);
 - the probability of improvement over the best hand schedule: P(X > Y) + P(X = Y)/2 for a random
   run X of the agent and Y of the schedule (`metrics.probability_of_improvement` on the pooled
-  runs), each side resampled as above (two levels for a learning agent), independently;
+  runs), each side resampled as above (two levels for a learning agent), independently; and
+  the same over the random agent, the floor any controller must clear;
 - the validation-subset accuracy reached at 50%, 75% and 100% of the training budget (the
   decision closest to that many epochs; a run that diverged earlier keeps its last value), which
   is what a claim of "accelerating training" is about.
@@ -420,6 +421,7 @@ def summarize_runs(
             "normalised_score": None,
             "full_val_acc_mean": mean(r.scores("full_val_acc")),
             "p_improvement_over_best_schedule": None,
+            "p_improvement_over_random": None,
             "acc_at_budget": {
                 f"{f:g}": interval(r.matrix(r.acc_at(f)), "iqm", reps, seed, conf, r.two_level).to_dict()
                 for f in suite.budget_fractions
@@ -429,16 +431,9 @@ def summarize_runs(
             "eval_wall_s_per_episode": r.wall_s / max(1, test.size),
         }
         if best is not None and name != best:
-            reference = runs[best]
-            entry["p_improvement_over_best_schedule"] = probability_of_improvement(
-                test,
-                reference.matrix(reference.scores()),
-                reps,
-                seed,
-                conf,
-                x_two_level=r.two_level,
-                y_two_level=reference.two_level,
-            ).to_dict()
+            entry["p_improvement_over_best_schedule"] = _improvement(r, runs[best], suite)
+        if "random" in runs and name != "random":  # the floor every controller must clear
+            entry["p_improvement_over_random"] = _improvement(r, runs["random"], suite)
         agents[name] = entry
     _add_normalised_scores(agents, best)
     return {
@@ -463,6 +458,19 @@ def summarize_runs(
         "agents": agents,
         "compute": _compute(records, invocations),
     }
+
+
+def _improvement(r: AgentRuns, reference: AgentRuns, suite: Suite) -> dict[str, float]:
+    """`probability_of_improvement` of `r`'s test accuracies over `reference`'s."""
+    return probability_of_improvement(
+        r.matrix(r.scores()),
+        reference.matrix(reference.scores()),
+        suite.bootstrap_reps,
+        suite.bootstrap_seed,
+        suite.confidence,
+        x_two_level=r.two_level,
+        y_two_level=reference.two_level,
+    ).to_dict()
 
 
 def _add_normalised_scores(agents: dict[str, Any], best: str | None) -> None:
@@ -610,8 +618,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
         *provenance_lines(summary),
         "",
         "| agent | kind | runs | IQM test acc [95% CI] | mean test acc [95% CI] | normalised IQM [95% CI] | "
-        f"P(improvement over {best or 'best schedule'}) [95% CI] | val acc at {float(half):.0%} of budget, IQM [95% CI] | diverged |",
-        "| --- | --- | ---: | --- | --- | --- | --- | --- | ---: |",
+        f"P(improvement over {best or 'best schedule'}) [95% CI] | P(improvement over random) [95% CI] | "
+        f"val acc at {float(half):.0%} of budget, IQM [95% CI] | diverged |",
+        "| --- | --- | ---: | --- | --- | --- | --- | --- | --- | ---: |",
     ]
     for name, a in summary["agents"].items():
         poi = a["p_improvement_over_best_schedule"]
@@ -620,6 +629,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
             f"| {_label(name, a)} | {a['kind']} | {a['runs']} | {_pct(a['test_acc']['iqm'])} | "
             f"{_pct(a['test_acc']['mean'])} | {_prob(norm)} | "
             f"{_prob(poi) if name != best else '(reference)'} | "
+            f"{_prob(a.get('p_improvement_over_random')) if name != 'random' else '(reference)'} | "
             f"{_pct(a['acc_at_budget'].get(half))} | {a['diverged_runs']} |"
         )
     lines += [
@@ -644,6 +654,7 @@ def _write_csv(path: Path, summary: dict[str, Any]) -> None:
     for metric in ("iqm", "mean"):
         header += [f"normalised_{metric}", f"normalised_{metric}_low", f"normalised_{metric}_high"]
     header += ["p_improvement", "p_improvement_low", "p_improvement_high"]
+    header += ["p_improvement_over_random", "p_improvement_over_random_low", "p_improvement_over_random_high"]
     for f in fractions:
         header += [f"val_acc_at_{f}_iqm", f"val_acc_at_{f}_low", f"val_acc_at_{f}_high"]
     with path.open("w", newline="") as out:
@@ -659,6 +670,8 @@ def _write_csv(path: Path, summary: dict[str, Any]) -> None:
                 row += [e["point"], e["low"], e["high"]] if e else ["", "", ""]
             poi = a["p_improvement_over_best_schedule"]
             row += [poi["point"], poi["low"], poi["high"]] if poi else ["", "", ""]
+            por = a.get("p_improvement_over_random")
+            row += [por["point"], por["low"], por["high"]] if por else ["", "", ""]
             for f in fractions:
                 e = a["acc_at_budget"][f]
                 row += [e["point"], e["low"], e["high"]]

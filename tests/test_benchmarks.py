@@ -137,6 +137,7 @@ def test_toy_suite_writes_summary_and_plots(toy_run):
             e = a["test_acc"][metric]
             assert e["low"] <= e["point"] <= e["high"]
         assert (a["p_improvement_over_best_schedule"] is None) == (name == summary["best_schedule"])
+        assert (a["p_improvement_over_random"] is None) == (name == "random")
     csv_lines = (out / "summary.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + len(names)
     table = (out / "summary.md").read_text()
@@ -413,6 +414,8 @@ def test_summary_takes_its_reference_from_validation_where_test_disagrees():
     assert summary["best_schedule"] == "cosine"
     assert summary["agents"]["cosine"]["p_improvement_over_best_schedule"] is None
     assert summary["agents"]["onecycle"]["p_improvement_over_best_schedule"]["point"] == 1.0
+    assert summary["agents"]["random"]["p_improvement_over_random"] is None
+    assert summary["agents"]["cosine"]["p_improvement_over_random"]["point"] == 1.0  # 0.60, 0.62 > 0.10, 0.30
     assert summary["agents"]["cosine"]["normalised_score"]["iqm"]["point"] == pytest.approx(1.0)
     assert summary["agents"]["random"]["normalised_score"]["mean"]["point"] == pytest.approx(0.0)
     # onecycle's mean 0.96: (0.96 - 0.2) / (0.61 - 0.2) on the scale random = 0, cosine = 1
