@@ -65,3 +65,15 @@ def test_the_demo_trains_the_variant_it_quotes() -> None:
         "action_repeat": measured.action_repeat,
         "keep_signals": list(measured.keep_signals),
     }
+
+
+def test_the_tiny_suite_runs_the_variant_it_quotes() -> None:
+    from benchmarks import suites
+
+    measured = variants.VARIANTS["dqn-relative-repeat5-progress-terminal"]
+    suite = suites.TINY_SUITE
+    spec = suite.variants["dqn-relative-progress"]
+    assert (spec.agent, spec.env_kwargs) == (measured.agent, measured.env_kwargs)
+    assert (spec.action_repeat, spec.keep_signals) == (measured.action_repeat, measured.keep_signals)
+    assert suite.agent_kwargs["dqn-relative-progress"] == measured.agent_kwargs
+    assert suite.decisions("dqn-relative-progress") == measured.train_steps  # the same 50 runs
