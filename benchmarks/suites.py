@@ -370,8 +370,8 @@ TINY_SUITE = Suite(
     schedules=("constant", "step", "cosine", "onecycle"),
     peak_grid=(0.05, 0.1, 0.2, 0.4, 0.8),  # learning rates
     train_seeds=(0, 1, 2, 3, 4),  # 5 policies per learning agent, each on the 10 evaluation seeds
-    expected_time="about 2.3 h with --workers 2 on 2 CPU cores (2 h 17 min measured on an Intel Xeon: 30 "
-    "learning jobs of 375-486 s), plus 13 min of PBT",
+    expected_time="about 2.3 h with --workers 2 on 2 CPU cores (16,260 s of jobs, two side by side, on an "
+    "Intel Xeon; 30 learning jobs of 375-486 s), plus ~10 min of PBT",
 )
 
 # --- fashion: a real dataset on the CPU -----------------------------------------------------
